@@ -1,0 +1,93 @@
+"""The `prmkit` command line: one subcommand per registered stage, each `prmkit CMD RECIPE [key.sub=value ...]`.
+
+Exit codes: 0 success, 2 usage or recipe errors, 1 failures at run time, 130 interrupted. Errors are one
+clear message; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from prmkit import __version__
+from prmkit.commands import COMMANDS, Command, load_builtin_commands
+from prmkit.console import console, summary_table
+from prmkit.errors import PrmkitError
+from prmkit.recipe import load_recipe
+
+app = typer.Typer(
+    name="prmkit",
+    help="Process supervision toolkit: step labels, PRM training, step scores, benchmarks, PRM-guided search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"prmkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug
+
+
+def _fail(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _make_runner(command: Command):
+    def runner(
+        recipe: Path = typer.Argument(..., help="The YAML recipe of the run."),
+        overrides: Optional[list[str]] = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipe and print the plan; load no model."),
+    ) -> None:
+        try:
+            resolved = load_recipe(command.recipe, recipe, overrides or [])
+            if dry_run:
+                plan = command.plan(resolved) if command.plan else {}
+                summary_table(f"prmkit {command.name} (dry run): {recipe}", {"recipe": "valid", **plan})
+                return
+            rows = command.run(resolved, str(recipe))
+            summary_table(f"prmkit {command.name}: done", rows)
+        except PrmkitError as exc:
+            if _state["debug"]:
+                raise
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; run the same command again to resume", 130)
+        except typer.Exit:
+            raise
+        except Exception as exc:  # a bug or an environment failure: still one line unless --debug
+            if _state["debug"]:
+                raise
+            _fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+    runner.__doc__ = command.help
+    return runner
+
+
+def build_app() -> typer.Typer:
+    """Register one Typer command per stage (once; tests call this repeatedly)."""
+    if _state.get("built"):
+        return app
+    _state["built"] = True
+    load_builtin_commands()
+    for name in COMMANDS:
+        command = COMMANDS.get(name)
+        app.command(name=name, help=command.help)(_make_runner(command))
+    return app
+
+
+def main() -> None:
+    build_app()(prog_name="prmkit")

@@ -1,0 +1,34 @@
+"""The registry of CLI subcommands. A stage registers its recipe model and its run function here;
+the CLI builds one Typer command per entry, so adding a stage never touches the CLI code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from prmkit.recipe import Section
+from prmkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    recipe: type[Section]
+    run: Callable[[Any, str], dict[str, Any]]
+    """Runs the stage from a validated recipe and its path; returns the summary rows shown at the end."""
+    plan: Callable[[Any], dict[str, Any]] | None = None
+    """What a run would do (models, data, counts) without loading a model: `--dry-run`."""
+
+
+COMMANDS: Registry[Command] = Registry("command")
+
+
+def register(command: Command) -> Command:
+    return COMMANDS.register(command.name)(command)
+
+
+def load_builtin_commands() -> None:
+    """Import the stage modules, which register their commands."""
+    import prmkit.sample.command  # noqa: F401
+    import prmkit.world.command  # noqa: F401

@@ -1,0 +1,127 @@
+"""Append-only JSONL output that survives a kill: a rerun of the same command continues where it stopped.
+
+The file is the checkpoint. On open, a torn last line (a write cut by SIGKILL) is truncated away and the
+ids already written are collected; the caller skips those ids and regenerates the rest deterministically,
+so a resumed run ends with exactly the records of an uninterrupted one, none lost and none twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, TypeVar
+
+from prmkit.errors import DataError, RecipeError
+from prmkit.records import Record
+
+T = TypeVar("T")
+
+COMPLETE_SUFFIX = ".complete"
+
+
+class ResumableWriter:
+    """Appends one JSON record per line; knows which ids are already on disk."""
+
+    def __init__(self, path: str | Path, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.done_ids: set[str] = set()
+        self.resumed = 0
+        self._dirty = False
+        self._repair_and_scan()
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def _repair_and_scan(self) -> None:
+        if not self.path.exists():
+            return
+        good_bytes = 0
+        with open(self.path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.endswith(b"\n"):
+                    break  # torn tail: written partly before a kill
+                try:
+                    rid = json.loads(raw)["id"]
+                except (ValueError, KeyError, TypeError):
+                    raise DataError(
+                        f"{self.path} line {lineno}: not a prmkit record; refusing to resume into it "
+                        "(move the file away to start afresh)"
+                    ) from None
+                if rid in self.done_ids:
+                    raise DataError(f"{self.path} line {lineno}: record id {rid!r} appears twice")
+                self.done_ids.add(rid)
+                good_bytes += len(raw)
+        if good_bytes != self.path.stat().st_size:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_bytes)
+        self.resumed = len(self.done_ids)
+
+    @property
+    def complete_marker(self) -> Path:
+        return self.path.with_name(self.path.name + COMPLETE_SUFFIX)
+
+    def __contains__(self, rid: str) -> bool:
+        return rid in self.done_ids
+
+    def write(self, record: Record | dict) -> None:
+        """Append one record as a single write, flushed, so a kill tears at most the line being written."""
+        d = record.to_dict() if isinstance(record, Record) else record
+        rid = d["id"]
+        if rid in self.done_ids:
+            raise DataError(f"{self.path}: record id {rid!r} written twice")
+        if not self._dirty:
+            self.complete_marker.unlink(missing_ok=True)  # appending makes an old completion marker stale
+            self._dirty = True
+        self._fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+        self.done_ids.add(rid)
+
+    def mark_complete(self, count: int) -> None:
+        """Record that the output holds every expected record (a later stage may trust it)."""
+        self.complete_marker.write_text(json.dumps({"records": count}) + "\n", encoding="utf-8")
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "ResumableWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_complete(path: str | Path) -> bool:
+    """True when a stage finished writing `path` (its completion marker is there and the count matches)."""
+    path = Path(path)
+    marker = path.with_name(path.name + COMPLETE_SUFFIX)
+    if not (path.exists() and marker.exists()):
+        return False
+    try:
+        expected = json.loads(marker.read_text(encoding="utf-8"))["records"]
+    except (ValueError, KeyError):
+        return False
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh) == expected
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """`"i/n"` -> (i, n) with 0 <= i < n; None -> (0, 1), the whole set."""
+    if spec is None or spec == "":
+        return 0, 1
+    try:
+        i_text, n_text = str(spec).split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise RecipeError(f"shard {spec!r}: expected i/n, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise RecipeError(f"shard {spec!r}: need 0 <= i < n")
+    return i, n
+
+
+def select_shard(items: Iterable[T], spec: str | None) -> list[T]:
+    """Deterministic round-robin split: item k goes to shard k mod n, so shards are balanced and disjoint."""
+    i, n = parse_shard(spec)
+    return [item for k, item in enumerate(items) if k % n == i]

@@ -1,0 +1,101 @@
+"""Recipes: safe YAML, unknown keys with the closest valid key, typed overrides, clear messages."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+
+from prmkit.errors import RecipeError
+from prmkit.recipe import Section, apply_overrides, dump_recipe, load_recipe, parse_override
+
+
+class Sampling(Section):
+    n: int = 4
+    temperature: float = 0.7
+    stop: list[str] = []
+
+
+class Model(Section):
+    model: str
+    engine: Literal["hf", "vllm"] = "hf"
+
+
+class Demo(Section):
+    seed: int = 0
+    policy: Model
+    sampling: Sampling = Sampling()
+    note: str | None = None
+
+
+def write(tmp_path, text):
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_valid_recipe_and_defaults(tmp_path):
+    r = load_recipe(Demo, write(tmp_path, "policy:\n  model: m\nsampling:\n  n: 8\n"))
+    assert r.policy.model == "m" and r.sampling.n == 8 and r.sampling.temperature == 0.7
+
+
+def test_unknown_key_names_file_path_and_closest(tmp_path):
+    p = write(tmp_path, "policy:\n  model: m\nsampling:\n  temprature: 0.5\n")
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(Demo, p)
+    msg = str(exc.value)
+    assert str(p) in msg and "sampling.temprature" in msg and "did you mean 'sampling.temperature'" in msg
+
+
+def test_wrong_type_names_key_and_expectation(tmp_path):
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(Demo, write(tmp_path, "policy: {model: m}\nsampling: {n: four}\n"))
+    msg = str(exc.value)
+    assert "sampling.n" in msg and "integer" in msg and "'four'" in msg
+
+
+def test_literal_lists_allowed_values(tmp_path):
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(Demo, write(tmp_path, "policy: {model: m, engine: vlm}\n"))
+    assert "policy.engine" in str(exc.value) and "'hf'" in str(exc.value) and "'vllm'" in str(exc.value)
+
+
+def test_missing_required_key(tmp_path):
+    with pytest.raises(RecipeError, match="missing required key 'policy'"):
+        load_recipe(Demo, write(tmp_path, "seed: 1\n"))
+
+
+def test_overrides_are_typed_through_the_model(tmp_path):
+    p = write(tmp_path, "policy: {model: m}\n")
+    r = load_recipe(Demo, p, ["sampling.n=16", 'sampling.stop=["\\n"]', "seed=3", "policy.engine=vllm"])
+    assert r.sampling.n == 16 and r.sampling.stop == ["\n"] and r.seed == 3 and r.policy.engine == "vllm"
+    with pytest.raises(RecipeError, match="with overrides.*sampling.n"):
+        load_recipe(Demo, p, ["sampling.n=lots"])
+    with pytest.raises(RecipeError, match="did you mean 'seed'"):
+        load_recipe(Demo, p, ["sed=1"])
+
+
+def test_bad_override_syntax():
+    with pytest.raises(RecipeError, match="expected key.sub=value"):
+        parse_override("sampling.n")
+    with pytest.raises(RecipeError, match="is a value, not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_yaml_is_safe_loaded(tmp_path):
+    p = write(tmp_path, "policy: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(RecipeError, match="invalid YAML"):
+        load_recipe(Demo, p)
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        load_recipe(Demo, tmp_path / "nope.yaml")
+    with pytest.raises(RecipeError, match="must be a mapping"):
+        load_recipe(Demo, write(tmp_path, "- a\n- b\n"))
+
+
+def test_dump_round_trips(tmp_path):
+    r = load_recipe(Demo, write(tmp_path, "policy: {model: m}\n"))
+    again = load_recipe(Demo, write(tmp_path, dump_recipe(r)))
+    assert again == r

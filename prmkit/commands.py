@@ -30,5 +30,10 @@ def register(command: Command) -> Command:
 
 def load_builtin_commands() -> None:
     """Import the stage modules, which register their commands."""
+    import prmkit.annotate.command  # noqa: F401
+    import prmkit.bench.command  # noqa: F401
     import prmkit.sample.command  # noqa: F401
+    import prmkit.score.command  # noqa: F401
+    import prmkit.search.command  # noqa: F401
+    import prmkit.train.command  # noqa: F401
     import prmkit.world.command  # noqa: F401

@@ -67,8 +67,8 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
     """Refuse to resume into an output folder written by a different recipe: its records would be mixed
     with (or silently stand for) another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
     old_path = out_dir / "recipe.yaml"
-    if not old_path.exists():
-        return
+    if not old_path.exists() or not any(p.stat().st_size for p in out_dir.glob("*.jsonl")):
+        return  # nothing produced yet (e.g. a run that failed at start): a corrected recipe may take over
     try:
         old = _flatten(yaml.safe_load(old_path.read_text(encoding="utf-8")) or {})
     except yaml.YAMLError:

@@ -1,0 +1,1 @@
+"""The annotate stage: automatic step labels for solutions (Monte Carlo rollouts, binary search, judges)."""

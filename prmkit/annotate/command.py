@@ -1,0 +1,251 @@
+"""`prmkit annotate RECIPE`: automatic step labels for solutions (mc, binary, judge, consensus), resumable and audited.
+
+Reads solutions (e.g. `prmkit sample`'s samples.jsonl, or any step-split layout with references), labels
+their steps with the chosen method, and writes `labels.jsonl` (prmkit records with `labels`; soft MC
+estimates in `meta.annotation.soft`), `rejected.jsonl` (consensus rejections), and `metrics.json` with
+the compute spent (rollouts, generated tokens, wall time) and, where the truth is known, the label audit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from prmkit.annotate.audit import audit
+from prmkit.annotate.methods import METHODS
+from prmkit.annotate.methods.judge import DEFAULT_JUDGE_TEMPLATE
+from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
+from prmkit.commands import Command, register
+from prmkit.console import progress_bar
+from prmkit.data.layouts import load_records
+from prmkit.data.shards import ResumableWriter, select_shard
+from prmkit.engines import make_sampler
+from prmkit.errors import DataError, RecipeError
+from prmkit.manifest import RunManifest
+from prmkit.recipe import Section
+from prmkit.records import Record
+from prmkit.sample.command import render_prompt
+from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
+
+
+class RolloutSpec(SamplingSpec):
+    k: int = Field(default=8, ge=1)
+    """Rollouts per probed prefix."""
+
+
+class MethodSpec(Section):
+    name: str = "binary"
+    """mc, binary, judge or consensus."""
+    label_type: Literal["hard", "soft"] = "hard"
+    """For mc: which labels go into `labels` (both are kept in meta)."""
+    consensus_base: Literal["mc", "binary"] = "mc"
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        METHODS.get(value)
+        return value
+
+
+class JudgeSpec(Section):
+    model: ModelSpec
+    template: str = DEFAULT_JUDGE_TEMPLATE
+    k: int = Field(default=1, ge=1)
+    temperature: float = 0.0
+    max_new_tokens: int = Field(default=256, ge=1)
+
+
+class PrefilterSpec(Section):
+    enabled: bool = False
+    """Drop problems whose solutions are all right or all wrong (nothing to learn about steps there)."""
+
+
+class AnnotateRecipe(Section):
+    seed: int = 0
+    output_dir: str
+    solutions: DataSpec
+    policy: ModelSpec
+    prompt: PromptSpec = PromptSpec()
+    rollout: RolloutSpec = RolloutSpec()
+    steps: StepSpec = StepSpec()
+    method: MethodSpec = MethodSpec()
+    judge: JudgeSpec | None = None
+    prefilter: PrefilterSpec = PrefilterSpec()
+    max_rollouts_per_problem: int | None = Field(default=None, ge=1)
+    """Cap: a problem's solutions past this many rollouts (worst case for the method) are skipped."""
+    shard: str | None = None
+    chunk_size: int = Field(default=32, ge=1)
+
+
+RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype",
+                         "judge.model.device", "judge.model.max_batch_size"})
+
+
+def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
+    import math
+
+    if method == "binary":
+        return k * max(1, math.ceil(math.log2(max(n_steps, 1))))
+    if method == "judge":
+        return 0
+    return k * max(n_steps - 1, 0)
+
+
+def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, int]]:
+    d = recipe.solutions
+    records = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
+    counts = {"solutions read": len(records)}
+    for r in records:
+        if not r.steps:
+            raise DataError(f"{d.path}: record {r.id!r} has no steps to label")
+        if r.reference is None and recipe.method.name != "judge":
+            raise DataError(f"{d.path}: record {r.id!r} has no reference answer; rollouts cannot be graded")
+    if recipe.prefilter.enabled:
+        by_problem: dict[str, list[Record]] = defaultdict(list)
+        for r in records:
+            by_problem[str(r.meta.get("problem_id", r.problem))].append(r)
+        keep = {pid for pid, rs in by_problem.items() if 0 < sum(bool(r.correct) for r in rs) < len(rs)}
+        before = len(records)
+        records = [r for r in records if str(r.meta.get("problem_id", r.problem)) in keep]
+        counts["dropped by prefilter"] = before - len(records)
+    if recipe.max_rollouts_per_problem is not None:
+        spent: dict[str, int] = defaultdict(int)
+        kept = []
+        for r in records:
+            pid = str(r.meta.get("problem_id", r.problem))
+            need = worst_case_rollouts(recipe.method.name, len(r.steps), recipe.rollout.k)
+            if spent[pid] + need <= recipe.max_rollouts_per_problem:
+                spent[pid] += need
+                kept.append(r)
+        counts["dropped by rollout cap"] = len(records) - len(kept)
+        records = kept
+    for i, r in enumerate(records):
+        r.meta["item"] = i
+    return select_shard(records, recipe.shard), counts
+
+
+def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
+    records, counts = select_solutions(recipe)
+    worst = sum(worst_case_rollouts(recipe.method.name, len(r.steps), recipe.rollout.k) for r in records)
+    return {**counts, "method": recipe.method.name, "solutions to label": len(records),
+            "rollouts (worst case)": worst,
+            "max generated tokens": worst * recipe.rollout.max_new_tokens}
+
+
+def _labelled(recipe: AnnotateRecipe, record: Record, ann: Any) -> Record:
+    out = Record.from_dict(record.to_dict())
+    use_soft = recipe.method.label_type == "soft" and ann.soft is not None
+    out.labels = ann.soft if use_soft else ann.hard
+    out.meta["annotation"] = {
+        "method": recipe.method.name, "first_error": ann.first_error, "hard": ann.hard, "soft": ann.soft,
+        "rollouts": ann.cost.rollouts, "generated_tokens": ann.cost.generated_tokens, **ann.details,
+    }
+    return out
+
+
+def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
+    if recipe.method.name in ("judge", "consensus") and recipe.judge is None:
+        raise RecipeError(f"method.name {recipe.method.name!r} needs a `judge:` section (the judge model)")
+    out_dir = Path(recipe.output_dir)
+    manifest = RunManifest(out_dir, "annotate", recipe, recipe_path, resume_safe=RESUME_SAFE)
+    records, counts = select_solutions(recipe)
+    kept_writer = ResumableWriter(out_dir / "labels.jsonl")
+    rejected_writer = ResumableWriter(out_dir / "rejected.jsonl")
+    done = kept_writer.done_ids | rejected_writer.done_ids
+    chunks = [(k // recipe.chunk_size, records[k : k + recipe.chunk_size])
+              for k in range(0, len(records), recipe.chunk_size)]
+    todo = [(i, c) for i, c in chunks if any(r.id not in done for r in c)]
+    t0 = time.perf_counter()
+    sampler = judge_sampler = None
+    if todo and recipe.method.name != "judge":
+        sampler = make_sampler(recipe.policy.engine, seed=recipe.seed, **recipe.policy.model_dump(exclude={"engine"}))
+    if todo and recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
+        jm = recipe.judge.model
+        judge_sampler = make_sampler(jm.engine, seed=recipe.seed, **jm.model_dump(exclude={"engine"}))
+    runner = RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag,
+                           recipe.rollout.k, render_prompt) if sampler is not None else None
+    context = SimpleNamespace(judge=recipe.judge, judge_sampler=judge_sampler,
+                              consensus_base=recipe.method.consensus_base)
+    method = METHODS.get(recipe.method.name)
+    resumed = len(done)
+    with kept_writer, rejected_writer, progress_bar(f"annotating ({recipe.method.name})", len(records)) as advance:
+        advance(len(records) - sum(len(c) for _, c in todo))
+        for index, chunk in todo:
+            annotations = method(chunk, runner, recipe.seed * 1_000_003 + index, context)
+            for record, ann in zip(chunk, annotations):
+                if record.id in done:
+                    continue
+                (kept_writer if ann.kept else rejected_writer).write(_labelled(recipe, record, ann))
+            advance(len(chunk))
+        kept_writer.mark_complete(len(kept_writer.done_ids))
+        rejected_writer.mark_complete(len(rejected_writer.done_ids))
+    engine_stats = {}
+    for name, s in (("policy", sampler), ("judge", judge_sampler)):
+        if s is not None:
+            engine_stats[name] = s.stats.as_dict()
+            s.close()
+    metrics = summarize(out_dir, recipe)
+    metrics["counts"] = counts
+    metrics["compute_this_run"] = {"wall_s": round(time.perf_counter() - t0, 3), "records_resumed": resumed,
+                                   "engines": engine_stats}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest.finish({"labelled": metrics["labelled"], "rejected": metrics["rejected"]})
+    rows: dict[str, Any] = {"method": recipe.method.name, **counts, "labelled": metrics["labelled"],
+                            "rejected": metrics["rejected"], "rollouts": metrics["cost"]["rollouts"],
+                            "generated tokens / solution": metrics["cost"]["generated_tokens_per_solution"]}
+    for key, value in (metrics.get("audit") or {}).items():
+        if isinstance(value, dict):
+            rows[f"audit {key}: step acc / first-error F1"] = (
+                f"{value['step_accuracy']:.3f} / {value['first_error_f1']:.3f}")
+    rows["output"] = str(out_dir / "labels.jsonl")
+    return rows
+
+
+def _read(path: Path) -> list[Record]:
+    if not path.exists():
+        return []
+    return [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
+    """Cost and audit over everything on disk (a resumed run reports the whole run, not only its tail)."""
+    kept, rejected = _read(out_dir / "labels.jsonl"), _read(out_dir / "rejected.jsonl")
+    every = kept + rejected
+    cost = RolloutCost()
+    for r in every:
+        cost.add(RolloutCost(r.meta["annotation"]["rollouts"], r.meta["annotation"]["generated_tokens"]))
+    metrics: dict[str, Any] = {
+        "method": recipe.method.name,
+        "labelled": len(kept),
+        "rejected": len(rejected),
+        "cost": {
+            "rollouts": cost.rollouts,
+            "generated_tokens": cost.generated_tokens,
+            "generated_tokens_per_solution": round(cost.generated_tokens / len(every), 2) if every else 0.0,
+            "rollouts_per_solution": round(cost.rollouts / len(every), 2) if every else 0.0,
+        },
+    }
+    audits: dict[str, Any] = {}
+    kept_audit = audit([(r, r.labels) for r in kept if r.labels is not None])
+    if kept_audit:
+        audits["labels"] = kept_audit
+    if recipe.method.name == "mc":
+        soft = audit([(r, [1.0 if x >= 0.5 else 0.0 for x in r.meta["annotation"]["soft"]]) for r in kept])
+        hard = audit([(r, r.meta["annotation"]["hard"]) for r in kept])
+        if soft:
+            audits["mc_soft@0.5"] = soft
+        if hard:
+            audits["mc_hard"] = hard
+    if audits:
+        metrics["audit"] = audits
+    return metrics
+
+
+register(Command(name="annotate", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=AnnotateRecipe,
+                 run=run, plan=_plan))

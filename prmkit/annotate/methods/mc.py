@@ -1,0 +1,32 @@
+"""Math-Shepherd Monte Carlo estimation: k rollouts after every step prefix.
+
+Step i's soft label is the fraction of rollouts from the prefix ending at step i that reach the reference
+answer; its hard label is 1 when any of them does (the Math-Shepherd rule). Cost: k (M - 1) rollouts for an
+M-step solution (the full solution is graded as it stands).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prmkit.annotate.methods import METHODS, Annotation
+from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
+from prmkit.records import Record
+
+
+@METHODS.register("mc")
+def monte_carlo(records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[Annotation]:
+    requests = [(r, i + 1) for r in records for i in range(len(r.steps))]
+    results = runner.run(requests, seed)
+    out, k = [], 0
+    for record in records:
+        mine = results[k : k + len(record.steps)]
+        k += len(record.steps)
+        soft = [round(p.rate, 6) for p in mine]
+        hard = [1.0 if p.correct > 0 else 0.0 for p in mine]
+        cost = RolloutCost()
+        for p in mine:
+            cost.add(p.cost)
+        first = next((i for i, h in enumerate(hard) if h < 0.5), -1)
+        out.append(Annotation(hard=hard, soft=soft, first_error=first, cost=cost))
+    return out

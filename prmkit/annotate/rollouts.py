@@ -1,0 +1,97 @@
+"""Rollouts from solution prefixes, graded against the reference: the unit of work of every MC labeller.
+
+A request is (record, prefix length): the policy continues the solution after its first `length` steps,
+k times, and each continuation's final answer is graded. All requests of one round go to the engine in
+one call, so the sampler batches across records and shares each prefix's encoding across its k samples
+(the hf back-end prefills a prompt once and copies its KV cache; vLLM's prefix cache does the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prmkit.engines import Sampler, SamplingParams
+from prmkit.grading import extract_answer, is_equivalent
+from prmkit.records import Record
+from prmkit.sections import PromptSpec, SamplingSpec
+from prmkit.steps import join_steps
+
+
+@dataclass
+class RolloutCost:
+    """Compute spent on one record, so methods are compared at equal cost (prompt tokens: engine totals)."""
+
+    rollouts: int = 0
+    generated_tokens: int = 0
+
+    def add(self, other: "RolloutCost") -> None:
+        self.rollouts += other.rollouts
+        self.generated_tokens += other.generated_tokens
+
+
+@dataclass
+class PrefixResult:
+    """Outcome of k rollouts after the first `length` steps of a record."""
+
+    length: int
+    correct: int
+    total: int
+    cost: RolloutCost = field(default_factory=RolloutCost)
+
+    @property
+    def rate(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
+class RolloutRunner:
+    """Turns (record, prefix length) requests into graded rollouts through one sampler call per round."""
+
+    def __init__(
+        self, sampler: Sampler, prompt: PromptSpec, sampling: SamplingSpec, step_style: str,
+        step_tag: str | None, k: int, render_prompt: Any,
+    ) -> None:
+        self.sampler = sampler
+        self.prompt = prompt
+        self.sampling = sampling
+        self.step_style = step_style
+        self.step_tag = step_tag
+        self.k = k
+        self.render_prompt = render_prompt
+
+    def prefix_text(self, record: Record, length: int) -> str:
+        """The prompt plus the first `length` steps, ending where the next step begins."""
+        head = self.render_prompt(self.prompt, record, getattr(self.sampler, "tokenizer", None))
+        if length == 0:
+            return head
+        return head + join_steps(record.steps[:length], self.step_style, self.step_tag) + self._separator()
+
+    def _separator(self) -> str:
+        return {"lines": "\n", "paragraphs": "\n\n"}.get(self.step_style, "\n")
+
+    def run(self, requests: list[tuple[Record, int]], seed: int) -> list[PrefixResult]:
+        """k graded rollouts for each request; a prefix holding the whole solution is graded as it stands."""
+        results: list[PrefixResult | None] = [None] * len(requests)
+        pending: list[int] = []
+        for i, (record, length) in enumerate(requests):
+            if length >= len(record.steps):
+                ok = bool(record.correct)
+                results[i] = PrefixResult(length, int(ok) * self.k, self.k)
+            else:
+                pending.append(i)
+        if pending:
+            s = self.sampling
+            params = SamplingParams(
+                n=self.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                stop=list(s.stop), seed=seed,
+            )
+            prompts = [self.prefix_text(*requests[i]) for i in pending]
+            outputs = self.sampler.generate(prompts, params)
+            for i, completions in zip(pending, outputs):
+                record, length = requests[i]
+                correct = sum(
+                    bool(is_equivalent(extract_answer(c.text), record.reference)) for c in completions
+                )
+                cost = RolloutCost(len(completions), sum(c.num_tokens for c in completions))
+                results[i] = PrefixResult(length, correct, len(completions), cost)
+        return [r for r in results if r is not None]

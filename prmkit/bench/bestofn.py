@@ -1,0 +1,118 @@
+"""Best-of-N curves from ONE large draw: for each N, seeded random subsets of N of each problem's samples.
+
+Methods per subset: PRM selection (the sample with the highest aggregate score; ties to the earlier sample),
+PRM-weighted majority vote (answer clusters weighted by one aggregate), plain majority vote (ties to the
+answer seen first, as prmkit.grading.voting), and pass@N (any sample correct: the oracle).
+Answers are clustered once per problem with the same equivalence test as majority voting, so subsets only
+count cluster ids.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from prmkit.grading import is_equivalent
+
+
+@dataclass
+class Candidate:
+    cluster: int | None
+    """Index of the sample's answer cluster within its problem; None when it gave no answer."""
+    correct: bool
+    aggregates: dict[str, float | None]
+
+
+@dataclass
+class Problem:
+    id: str
+    candidates: list[Candidate]
+    cluster_correct: list[bool]
+
+
+def build_problem(pid: str, samples: Sequence[dict[str, Any]]) -> Problem:
+    """Cluster the answers (equivalent answers together) and mark which clusters are right.
+
+    Each sample is a dict with answer, correct, reference and aggregates.
+    """
+    reps: list[str] = []
+    correct: list[bool] = []
+    candidates = []
+    for s in samples:
+        answer = s.get("answer")
+        cluster = None
+        if answer is not None:
+            for k, rep in enumerate(reps):
+                if rep == answer or is_equivalent(answer, rep):
+                    cluster = k
+                    break
+            else:
+                reps.append(answer)
+                ok = s.get("correct")
+                if ok is None and s.get("reference") is not None:
+                    ok = is_equivalent(answer, s["reference"])
+                correct.append(bool(ok))
+                cluster = len(reps) - 1
+        candidates.append(Candidate(cluster, bool(s.get("correct")), dict(s.get("aggregates") or {})))
+    return Problem(pid, candidates, correct)
+
+
+def _vote(problem: Problem, chosen: list[Candidate], weight: str | None) -> bool:
+    totals: dict[int, float] = {}
+    for c in chosen:  # insertion order = first seen, so max() keeps the earlier cluster on ties
+        if c.cluster is None:
+            continue
+        w = 1.0 if weight is None else (c.aggregates.get(weight) or 0.0)
+        totals[c.cluster] = totals.get(c.cluster, 0.0) + w
+    if not totals:
+        return False
+    best = max(totals, key=lambda k: totals[k])
+    return problem.cluster_correct[best]
+
+
+def _select(chosen: list[Candidate], aggregate: str) -> bool:
+    best, best_score = None, None
+    for c in chosen:
+        s = c.aggregates.get(aggregate)
+        s = float("-inf") if s is None else s
+        if best is None or s > best_score:
+            best, best_score = c, s
+    return bool(best and best.correct)
+
+
+def evaluate_subset(problem: Problem, chosen: list[Candidate], aggregates: Sequence[str], weighted: str) -> dict[str, bool]:
+    out = {f"prm_{a}": _select(chosen, a) for a in aggregates}
+    out[f"prm_weighted_vote_{weighted}"] = _vote(problem, chosen, weighted)
+    out["majority_vote"] = _vote(problem, chosen, None)
+    out["pass@N"] = any(c.correct for c in chosen)
+    return out
+
+
+def default_ns(n: int) -> list[int]:
+    """1, 2, 4, ... up to n (n itself last even when not a power of two)."""
+    ns, k = [], 1
+    while k <= n:
+        ns.append(k)
+        k *= 2
+    if ns[-1] != n:
+        ns.append(n)
+    return ns
+
+
+def curves(problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int, aggregates: Sequence[str],
+           weighted: str) -> dict[int, dict[str, float]]:
+    """Accuracy per N and method, averaged over problems and over `trials` seeded subsets (one when N = all)."""
+    out: dict[int, dict[str, float]] = {}
+    for n in ns:
+        rng = random.Random(seed * 1_000_003 + n)
+        sums: dict[str, float] = {}
+        for p in problems:
+            full = len(p.candidates)
+            reps = 1 if n >= full else trials
+            for _ in range(reps):
+                chosen = p.candidates if n >= full else [p.candidates[i] for i in sorted(rng.sample(range(full), n))]
+                for method, hit in evaluate_subset(p, chosen, aggregates, weighted).items():
+                    sums[method] = sums.get(method, 0.0) + hit / reps
+        out[n] = {m: v / len(problems) for m, v in sums.items()}
+    return out

@@ -1,0 +1,96 @@
+"""The `prmkit bench` recipe: which benchmark, on which data, with a PRM or a predictions file."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from prmkit.recipe import Section
+from prmkit.score.recipe import PRMSpec
+from prmkit.sections import DataSpec
+
+
+class ThresholdSpec(Section):
+    """A step is an error when its score is under the threshold: fixed, or the best-F1 one on one subset."""
+
+    fixed: float | None = Field(default=None, ge=0.0, le=1.0)
+    tune_on: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "ThresholdSpec":
+        if self.fixed is not None and self.tune_on is not None:
+            raise ValueError("give either threshold.fixed or threshold.tune_on, not both")
+        return self
+
+    @property
+    def value(self) -> float:
+        return 0.5 if self.fixed is None else self.fixed
+
+
+class ProcessBenchSpec(Section):
+    subsets: list[str] | None = None
+    """Subset names (file stems in data.path); default: every file there."""
+
+
+class PRMBenchSpec(Section):
+    files: list[str] | None = None
+    """File names in data.path; default: every .jsonl there except subset400.jsonl (its own task upstream)."""
+
+
+class BestOfNSpec(Section):
+    ns: list[int] | None = None
+    """The N to report; default 1, 2, 4, ... up to the samples drawn per problem."""
+    trials: int = Field(default=32, ge=1)
+    """Random subsets of size N drawn (seeded) from the one large draw, averaged, for each N below the full draw."""
+    aggregates: list[str] = ["min", "last", "prod", "mean"]
+    weighted_aggregate: str = "last"
+    """The aggregate whose scores weight the PRM-weighted majority vote."""
+
+    @field_validator("aggregates")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from prmkit.engines.scoring import AGGREGATES
+
+        for name in value:
+            AGGREGATES.get(name)
+        return value
+
+    @field_validator("weighted_aggregate")
+    @classmethod
+    def _known_one(cls, value: str) -> str:
+        from prmkit.engines.scoring import AGGREGATES
+
+        AGGREGATES.get(value)
+        return value
+
+
+class BenchRecipe(Section):
+    seed: int = 0
+    output_dir: str
+    benchmark: str
+    """processbench, prmbench or bestofn."""
+    data: DataSpec
+    prm: PRMSpec | None = None
+    """The PRM to score with; left out when `predictions` is given or (bestofn) the records carry scores."""
+    predictions: str | None = None
+    """processbench: JSONL of {id, prediction} (first-error index, -1 none); prmbench: JSONL of {id, scores}."""
+    threshold: ThresholdSpec = ThresholdSpec()
+    chunk_size: int = Field(default=64, ge=1)
+    processbench: ProcessBenchSpec = ProcessBenchSpec()
+    prmbench: PRMBenchSpec = PRMBenchSpec()
+    bestofn: BestOfNSpec = BestOfNSpec()
+
+    @field_validator("benchmark")
+    @classmethod
+    def _known_benchmark(cls, value: str) -> str:
+        from prmkit.bench.runners import BENCHMARKS
+
+        BENCHMARKS.get(value)
+        return value
+
+    @model_validator(mode="after")
+    def _source(self) -> "BenchRecipe":
+        if self.prm is not None and self.predictions is not None:
+            raise ValueError("give either prm (score with a model) or predictions (a file), not both")
+        if self.prm is None and self.predictions is None and self.benchmark != "bestofn":
+            raise ValueError(f"benchmark {self.benchmark}: give a prm: section or a predictions: file")
+        return self

@@ -1,0 +1,76 @@
+"""Best-of-N from `prmkit sample`'s samples.jsonl: PRM selection per aggregate, weighted and plain majority vote,
+pass@N, for N = 1, 2, 4, ... subsampled from the one draw."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from prmkit.bench.bestofn import build_problem, curves, default_ns
+from prmkit.bench.report import line_plot, markdown_table, rich_table
+from prmkit.bench.runners import BENCHMARKS, Context, Outcome
+from prmkit.data.layouts import load_records
+from prmkit.engines.scoring import aggregate
+from prmkit.errors import DataError, RecipeError
+
+
+@BENCHMARKS.register("bestofn")
+def run(ctx: Context) -> Outcome:
+    recipe, spec = ctx.recipe, ctx.recipe.bestofn
+    d = recipe.data
+    records = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
+    if not records:
+        raise DataError(f"{d.path}: no records")
+    if recipe.prm is not None:
+        scores = ctx.score(records, "samples")
+        source = f"PRM {recipe.prm.model}"
+    else:
+        if any(r.scores is None for r in records):
+            raise RecipeError(f"{d.path}: some records carry no scores; add a prm: section to score them")
+        scores = {r.id: r.scores for r in records}
+        source = f"scores in {d.path}"
+    names = sorted(set(spec.aggregates) | {spec.weighted_aggregate})
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    skipped = 0
+    for r in records:
+        pid = r.meta.get("problem_id")
+        if pid is None:
+            raise DataError(f"{d.path}: record {r.id!r} has no meta.problem_id (best-of-N reads prmkit sample output)")
+        if r.correct is None and r.reference is None:
+            skipped += 1
+            continue
+        groups[str(pid)].append({"answer": r.answer, "correct": r.correct, "reference": r.reference,
+                                 "aggregates": aggregate(scores.get(r.id) or [], names)})
+    if not groups:
+        raise DataError(f"{d.path}: no gradable samples (records need correct or reference)")
+    problems = [build_problem(pid, samples) for pid, samples in groups.items()]
+    n_max = min(len(p.candidates) for p in problems)
+    ns = sorted(n for n in (spec.ns or default_ns(n_max)) if n <= n_max)
+    if not ns:
+        raise RecipeError(f"bestofn.ns: every N is above the {n_max} samples drawn per problem")
+    table = curves(problems, ns, spec.trials, recipe.seed, spec.aggregates, spec.weighted_aggregate)
+    methods = list(next(iter(table.values())))
+    metrics: dict[str, Any] = {
+        "benchmark": "bestofn", "source": source, "problems": len(problems), "samples_per_problem": n_max,
+        "trials": spec.trials, "ns": ns, "accuracy": {str(n): table[n] for n in ns}, "skipped_ungradable": skipped,
+    }
+    if ctx.compute:
+        from prmkit.score.command import merge_compute
+
+        metrics["compute"] = merge_compute(ctx.compute)
+    header = ["N", *methods]
+    rows = [[str(n), *[table[n][m] for m in methods]] for n in ns]
+    line_plot(ctx.out_dir / "bestofn.png", ns, {m: [table[n][m] for n in ns] for m in methods},
+              f"Best-of-N ({len(problems)} problems)", "N (samples per problem)", "accuracy (%)")
+    report = "\n".join([
+        "# Best-of-N", "", f"Source: {source}; {len(problems)} problems, {n_max} samples each; for each N below the",
+        f"full draw, {spec.trials} seeded random subsets per problem are averaged (one draw, subsampled).", "",
+        "Accuracy in percent. prm_<agg>: the sample with the highest aggregate step score; prm_weighted_vote: answers",
+        "weighted by that aggregate; majority_vote: plain vote; pass@N: any sample correct (oracle).", "",
+        markdown_table(header, rows, percent=True), "", "![accuracy against N](bestofn.png)",
+    ])
+    rich_table("Best-of-N accuracy (%)", header, rows, percent=True)
+    top = ns[-1]
+    out_rows = {f"{m} @{top}": table[top][m] for m in methods}
+    out_rows["problems"] = len(problems)
+    return Outcome(metrics, report, out_rows)

@@ -1,0 +1,111 @@
+"""The sampling protocol every generation back-end (hf, vllm) implements, and its value types.
+
+Callers (rollouts for MC labels, best-of-N draws, search) only see this module, so a back-end can
+be swapped in a recipe without touching them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Literal, Protocol, runtime_checkable
+
+from prmkit.errors import RecipeError
+
+FinishReason = Literal["stop", "length", "eos"]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class SamplingParams:
+    """How to sample: the subset of vLLM's SamplingParams that every back-end honours the same way.
+
+    `temperature == 0` is greedy. `seed` makes a call reproducible: the same seed and inputs give
+    the same completions; `None` draws a fresh seed from the sampler's own seeded stream.
+    `ignore_eos` keeps sampling past EOS (benchmarks that need an exact token count).
+    """
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    ignore_eos: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+        self.stop = list(self.stop)
+        checks = [
+            ("n", self.n >= 1, "an integer >= 1"),
+            ("temperature", self.temperature >= 0, "a number >= 0 (0 is greedy)"),
+            ("top_p", 0 < self.top_p <= 1, "a number in (0, 1]"),
+            ("max_new_tokens", self.max_new_tokens >= 1, "an integer >= 1"),
+            ("stop", all(isinstance(s, str) and s for s in self.stop), "a list of non-empty strings"),
+        ]
+        for key, ok, allowed in checks:
+            if not ok:
+                raise RecipeError(f"sampling.{key}: got {getattr(self, key)!r}; allowed: {allowed}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass
+class Completion:
+    """One sampled continuation. `text` excludes the prompt, the matched stop string and EOS."""
+
+    text: str
+    finish_reason: FinishReason
+    num_tokens: int
+    stop_reason: str | None = None
+    token_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SamplerStats:
+    """Running compute counters, so methods can be compared at equal cost.
+
+    `prompt_tokens` counts each prompt once per call (not once per sample), as vLLM reports it.
+    """
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    wall_s: float = 0.0
+    prompts: int = 0
+    completions: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Samples `params.n` continuations per prompt; results are in prompt order, then sample order.
+
+    `progress(k)` is called as prompts finish, with how many finished since the last call, so a
+    caller can pass a progress bar's `advance` straight in.
+    """
+
+    stats: SamplerStats
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, progress: Progress | None = None
+    ) -> list[list[Completion]]: ...
+
+    def close(self) -> None: ...
+
+
+def find_stop(text: str, stops: list[str], start: int = 0) -> tuple[int, str] | None:
+    """The earliest occurrence at or after `start` of any stop string: (index, stop) or None.
+
+    When two stop strings start at the same place the longer one wins, so its text never leaks
+    into the completion.
+    """
+    best: tuple[int, str] | None = None
+    for stop in stops:
+        i = text.find(stop, start)
+        if i >= 0 and (best is None or i < best[0] or (i == best[0] and len(stop) > len(best[1]))):
+            best = (i, stop)
+    return best

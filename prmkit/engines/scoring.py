@@ -1,0 +1,93 @@
+"""The "score these step sequences" protocol, step-score aggregates, and the scorer back-ends by name.
+
+A scorer takes (problem, steps) pairs and returns one score in [0, 1] per step. The `hf` back-end renders
+each solution once through its PRM format and reads every step's score from that single forward pass;
+`generative` asks an LLM to verify the steps. A recipe's `prm.engine` picks one through `make_scorer`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from prmkit.registry import Registry
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ScoredSteps:
+    """One solution's step scores. Steps past the length limit are not scored: `dropped_steps` says how many."""
+
+    scores: list[float]
+    dropped_steps: int = 0
+    tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScorerStats:
+    """Compute counters, so scoring methods are compared at equal cost."""
+
+    sequences: int = 0
+    scored_tokens: int = 0
+    generated_tokens: int = 0
+    forward_passes: int = 0
+    wall_s: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    stats: ScorerStats
+
+    def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
+        """Step scores for each (problem, steps), in input order; `progress(k)` as items finish."""
+        ...
+
+    def close(self) -> None: ...
+
+
+AGGREGATES: Registry[Callable[[list[float]], float]] = Registry("step-score aggregate")
+AGGREGATES.register("min")(min)
+AGGREGATES.register("last")(lambda s: s[-1])
+AGGREGATES.register("prod")(math.prod)
+AGGREGATES.register("mean")(lambda s: sum(s) / len(s))
+
+
+def aggregate(scores: list[float], names: list[str] | None = None) -> dict[str, float | None]:
+    """Solution-level scores from step scores (None for a solution with no scored step)."""
+    names = names or AGGREGATES.names()
+    return {n: (AGGREGATES.get(n)(list(scores)) if scores else None) for n in names}
+
+
+SCORERS: Registry[Callable[..., Scorer]] = Registry("scorer engine")
+
+
+@SCORERS.register("hf")
+def _hf(**kwargs: Any) -> Scorer:
+    from prmkit.engines.hf_scorer import HFScorer
+
+    return HFScorer(**kwargs)
+
+
+@SCORERS.register("generative")
+def _generative(**kwargs: Any) -> Scorer:
+    from prmkit.score.generative import GenerativeScorer
+
+    return GenerativeScorer(**kwargs)
+
+
+@SCORERS.register("vllm")
+def _vllm(**kwargs: Any) -> Scorer:
+    from prmkit.engines.vllm_scorer import make_vllm_scorer
+
+    return make_vllm_scorer(**kwargs)
+
+
+def make_scorer(name: str, **kwargs: Any) -> Scorer:
+    """Build the scorer back-end `name`, e.g. make_scorer("hf", model="path", format="auto")."""
+    return SCORERS.get(name)(**kwargs)

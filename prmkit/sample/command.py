@@ -1,0 +1,198 @@
+"""`prmkit sample RECIPE`: N solutions per problem from a policy, as step-split, graded prmkit records.
+
+The output (`samples.jsonl`) is what best-of-N benchmarks, annotation and PRM training read. Problems are
+processed in fixed chunks, each sampled with a seed derived from (seed, chunk index), so a killed run
+started again regenerates exactly the missing records: the final file equals an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from prmkit.commands import Command, register
+from prmkit.console import progress_bar
+from prmkit.data.layouts import load_records
+from prmkit.data.shards import ResumableWriter, select_shard
+from prmkit.engines import SamplingParams, make_sampler
+from prmkit.errors import DataError, RecipeError
+from prmkit.grading import extract_answer, is_equivalent
+from prmkit.manifest import RunManifest
+from prmkit.records import Record
+from prmkit.recipe import Section
+from prmkit.grading.voting import majority_answer
+from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
+from prmkit.steps import split_steps
+from prmkit.tasks import get_task
+
+
+class SampleRecipe(Section):
+    seed: int = 0
+    output_dir: str
+    data: DataSpec
+    policy: ModelSpec
+    prompt: PromptSpec = PromptSpec()
+    sampling: SamplingSpec = SamplingSpec()
+    steps: StepSpec = StepSpec()
+    task: str | None = None
+    """A task family with an exact checker (e.g. arithmetic): adds each sample's true first error."""
+    shard: str | None = None
+    """`i/n`: this run handles problems k with k mod n == i."""
+    chunk_size: int = Field(default=16, ge=1)
+    """Problems per engine call (and per resume unit)."""
+
+
+RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype"})
+"""Keys that may change between a killed run and its resumption without changing its records."""
+
+
+def render_prompt(spec: PromptSpec, record: Record, tokenizer: Any | None = None) -> str:
+    try:
+        text = spec.template.format(problem=record.problem, **record.meta)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise RecipeError(f"prompt.template: cannot format it with a record's fields ({exc})") from None
+    if not spec.chat_template:
+        return text
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise RecipeError("prompt.chat_template is on but the policy's tokenizer has no chat template")
+    messages = ([{"role": "system", "content": spec.system}] if spec.system else []) + [
+        {"role": "user", "content": text}
+    ]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def load_problems(recipe: SampleRecipe) -> list[Record]:
+    d = recipe.data
+    problems = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
+    if not problems:
+        raise DataError(f"{d.path}: no records")
+    seen: set[str] = set()
+    for p in problems:
+        if p.id in seen:
+            raise DataError(f"{d.path}: problem id {p.id!r} appears twice; ids must be unique")
+        seen.add(p.id)
+    return select_shard(problems, recipe.shard)
+
+
+def _plan(recipe: SampleRecipe) -> dict[str, Any]:
+    problems = load_problems(recipe)
+    s = recipe.sampling
+    return {
+        "policy": f"{recipe.policy.model} ({recipe.policy.engine})",
+        "data": recipe.data.path,
+        "problems": len(problems),
+        "samples": len(problems) * s.n,
+        "max generated tokens": len(problems) * s.n * s.max_new_tokens,
+        "output": str(Path(recipe.output_dir) / "samples.jsonl"),
+    }
+
+
+def _grade(recipe: SampleRecipe, problem: Record, j: int, completion: Any, task: Any) -> Record:
+    steps = split_steps(completion.text, recipe.steps.style, recipe.steps.tag)
+    answer = extract_answer(completion.text)
+    correct = is_equivalent(answer, problem.reference) if problem.reference is not None else None
+    meta: dict[str, Any] = {
+        "problem_id": problem.id,
+        "sample": j,
+        "finish_reason": completion.finish_reason,
+        "generated_tokens": completion.num_tokens,
+    }
+    if task is not None:
+        check = task.check(task.parse_problem(problem.problem, problem.id), steps)
+        meta["true_first_error"] = check.first_error
+        meta["true_labels"] = list(check.labels)
+    return Record(
+        id=f"{problem.id}/s{j}", problem=problem.problem, steps=steps, answer=answer,
+        reference=problem.reference, correct=correct, meta=meta,
+    )
+
+
+def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
+    out_dir = Path(recipe.output_dir)
+    manifest = RunManifest(out_dir, "sample", recipe, recipe_path, resume_safe=RESUME_SAFE)
+    problems = load_problems(recipe)
+    task = get_task(recipe.task) if recipe.task else None
+    writer = ResumableWriter(out_dir / "samples.jsonl")
+    n = recipe.sampling.n
+    todo_chunks = []
+    for k in range(0, len(problems), recipe.chunk_size):
+        chunk = problems[k : k + recipe.chunk_size]
+        if any(f"{p.id}/s{j}" not in writer for p in chunk for j in range(n)):
+            todo_chunks.append((k // recipe.chunk_size, chunk))
+    t0 = time.perf_counter()
+    sampler = (
+        make_sampler(recipe.policy.engine, seed=recipe.seed, **recipe.policy.model_dump(exclude={"engine"}))
+        if todo_chunks else None
+    )
+    done_before = len(writer.done_ids)
+    with writer, progress_bar("sampling", total=len(problems)) as advance:
+        advance(len(problems) - sum(len(c) for _, c in todo_chunks))
+        for index, chunk in todo_chunks:
+            prompts = [render_prompt(recipe.prompt, p, getattr(sampler, "tokenizer", None)) for p in chunk]
+            s = recipe.sampling
+            params = SamplingParams(
+                n=n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                stop=list(s.stop), seed=recipe.seed * 1_000_003 + index,
+            )
+            outputs = sampler.generate(prompts, params)
+            for problem, completions in zip(chunk, outputs):
+                for j, completion in enumerate(completions):
+                    if f"{problem.id}/s{j}" not in writer:
+                        writer.write(_grade(recipe, problem, j, completion, task))
+            advance(len(chunk))
+        writer.mark_complete(len(problems) * n)
+    stats = sampler.stats.as_dict() if sampler is not None else {}
+    if sampler is not None:
+        sampler.close()
+    metrics = summarize(out_dir / "samples.jsonl", n)
+    metrics["compute"] = {
+        "generated_tokens_this_run": stats.get("generated_tokens", 0),
+        "prompt_tokens_this_run": stats.get("prompt_tokens", 0),
+        "wall_s_this_run": round(time.perf_counter() - t0, 3),
+        "records_resumed": done_before,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest.finish({"problems": len(problems), "samples": metrics["samples"]})
+    return {
+        "problems": len(problems),
+        "samples": metrics["samples"],
+        "accuracy (mean over samples)": metrics["accuracy"],
+        f"majority vote @{n}": metrics["majority_accuracy"],
+        f"pass@{n}": metrics["pass_at_n"],
+        "generated tokens (all samples)": metrics["generated_tokens"],
+        "resumed records": done_before,
+        "output": str(out_dir / "samples.jsonl"),
+    }
+
+
+def summarize(path: Path, n: int) -> dict[str, Any]:
+    """Accuracy, majority vote and pass@n over the samples on disk (whole file, resumed or not)."""
+    by_problem: dict[str, list[dict[str, Any]]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            by_problem.setdefault(d["meta"]["problem_id"], []).append(d)
+    graded = [d for ds in by_problem.values() for d in ds if d["correct"] is not None]
+    per_problem = [ds for ds in by_problem.values() if ds and ds[0]["reference"] is not None]
+    majority_hits = 0
+    for ds in per_problem:
+        voted = majority_answer([d["answer"] for d in ds])
+        majority_hits += bool(voted is not None and is_equivalent(voted, ds[0]["reference"]))
+    out: dict[str, Any] = {
+        "problems": len(by_problem),
+        "samples": sum(len(ds) for ds in by_problem.values()),
+        "n": n,
+        "accuracy": sum(bool(d["correct"]) for d in graded) / len(graded) if graded else None,
+        "majority_accuracy": majority_hits / len(per_problem) if per_problem else None,
+        "pass_at_n": sum(any(d["correct"] for d in ds) for ds in per_problem) / len(per_problem) if per_problem else None,
+        "generated_tokens": sum(d["meta"].get("generated_tokens", 0) for ds in by_problem.values() for d in ds),
+        "truncated": sum(d["meta"].get("finish_reason") == "length" for ds in by_problem.values() for d in ds),
+    }
+    return out
+
+
+register(Command(name="sample", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=SampleRecipe, run=run, plan=_plan))

@@ -1,0 +1,86 @@
+"""The `prm:` recipe section (which PRM, how to read it, which engine) shared by `score`, `bench` and `search`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from prmkit.recipe import Section
+
+DEFAULT_VERIFY_TEMPLATE = (
+    "Check this solution step by step.\n"
+    "Problem: {problem}\n"
+    "{steps}\n"
+    "For each step write \"Step k: correct\" or \"Step k: incorrect\", and stop at the first incorrect step.\n"
+    "Verification:\n"
+)
+
+
+class GenerativeSpec(Section):
+    """An LLM asked to verify each step (ThinkPRM/GenPRM style): k critiques sampled, verdicts averaged."""
+
+    sampler: str = "hf"
+    """The sampling engine that runs the verifier (hf, vllm)."""
+    k: int = Field(default=4, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0)
+    max_new_tokens: int = Field(default=256, ge=1)
+    template: str = DEFAULT_VERIFY_TEMPLATE
+    """Format string over {problem} and {steps} (the steps written as "Step k: ..." lines)."""
+    chat_template: bool = False
+
+
+class PRMSpec(Section):
+    """A PRM by local path or Hub id, its format and the engine that runs it."""
+
+    model: str
+    format: str = "auto"
+    """auto (read the checkpoint's prmkit_prm.json), prmkit, qwen_prm, math_shepherd, rlhflow, skywork, implicit."""
+    format_options: dict[str, Any] = {}
+    engine: str = "hf"
+    """hf (discriminative PRM, one forward pass per solution) or generative (an LLM verifies the steps)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    trust_remote_code: bool = False
+    max_batch_size: int = Field(default=16, ge=1)
+    max_batch_tokens: int = Field(default=16384, ge=1)
+    max_length: int | None = Field(default=None, ge=8)
+    """Tokens per solution; later steps are dropped whole and counted (default: the model's limit)."""
+    bidirectional: bool = False
+    """BiPRM: also score the steps in reverse order and average the two scores of each step."""
+    generative: GenerativeSpec = GenerativeSpec()
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from prmkit.engines.scoring import SCORERS
+
+        SCORERS.get(value)
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value != "auto":
+            from prmkit.formats import FORMATS
+
+            FORMATS.get(value)
+        return value
+
+    def scorer_kwargs(self, seed: int = 0) -> dict[str, Any]:
+        """What the engine's factory takes."""
+        common = {"model": self.model, "dtype": self.dtype, "device": self.device,
+                  "trust_remote_code": self.trust_remote_code, "max_batch_size": self.max_batch_size}
+        if self.engine == "generative":
+            return {**common, **self.generative.model_dump(), "seed": seed}
+        return {**common, "format": self.format, "format_options": dict(self.format_options),
+                "max_batch_tokens": self.max_batch_tokens, "max_length": self.max_length}
+
+
+def build_scorer(spec: PRMSpec, seed: int = 0) -> Any:
+    """The scorer a `prm:` section describes (wrapped for BiPRM when asked)."""
+    from prmkit.engines.scoring import make_scorer
+    from prmkit.score.bidirectional import Bidirectional
+
+    scorer = make_scorer(spec.engine, **spec.scorer_kwargs(seed))
+    return Bidirectional(scorer) if spec.bidirectional else scorer

@@ -1,0 +1,203 @@
+"""`prmkit search RECIPE`: PRM-guided test-time search (best-of-N, weighted majority, beam, DVTS, early rejection) with compute accounting.
+
+Answers problems with a policy guided by a PRM and reports accuracy against the compute spent, over a sweep
+of budgets N.
+
+Outputs (output_dir): `results.jsonl` (one record per problem, method and budget: the chosen solution, its
+step scores, answer, correctness, and in meta the generated tokens, PRM-scored tokens and wall time),
+`metrics.json`, `report.md` with an accuracy-against-tokens table and `accuracy_vs_tokens.png`. Problems are
+searched in chunks seeded by (seed, chunk index), so a killed run started again ends with the same records
+(wall times aside). `shard=i/n` splits problems across runs; `merge_from=[dirs]` joins the shards' results.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from prmkit.commands import Command, register
+from prmkit.console import progress_bar
+from prmkit.data.shards import ResumableWriter
+from prmkit.errors import DataError
+from prmkit.grading import is_equivalent
+from prmkit.manifest import RunManifest
+from prmkit.records import Record
+from prmkit.sample.command import render_prompt
+from prmkit.search import report
+from prmkit.search.methods import METHODS, Outcome, SearchContext
+from prmkit.search.preflight import load_problems, preflight
+from prmkit.search.recipe import MethodSpec, SearchRecipe
+from prmkit.search.tree import derive_seed
+
+RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype", "prm.device",
+                         "prm.max_batch_size", "prm.max_batch_tokens", "prm.dtype"})
+RESULTS = "results.jsonl"
+
+
+def record_id(problem_id: str, label: str, budget: int) -> str:
+    return f"{problem_id}/{label}/n{budget}"
+
+
+def _plan(recipe: SearchRecipe) -> dict[str, Any]:
+    if recipe.merge_from:
+        return {"merge": ", ".join(recipe.merge_from), "output": str(Path(recipe.output_dir) / RESULTS)}
+    problems = load_problems(recipe)
+    runs = len(recipe.methods) * len(recipe.budgets)
+    return {
+        "policy": f"{recipe.policy.model} ({recipe.policy.engine})",
+        "prm": f"{recipe.prm.model} ({recipe.prm.engine}, format {recipe.prm.format})",
+        "problems": len(problems),
+        "methods": ", ".join(f"{k} ({v.name})" for k, v in recipe.methods.items()),
+        "budgets (N)": ", ".join(map(str, recipe.budgets)),
+        "results": len(problems) * runs,
+        "output": str(Path(recipe.output_dir) / RESULTS),
+    }
+
+
+def outcome_record(problem: Record, label: str, spec: MethodSpec, budget: int, outcome: Outcome,
+                   wall_s: float) -> Record:
+    chosen = outcome.chosen
+    correct = None
+    oracle = None
+    if problem.reference is not None:
+        correct = bool(outcome.answer is not None and is_equivalent(outcome.answer, problem.reference))
+        answers = {c.answer for c in outcome.candidates if c.answer is not None}
+        oracle = correct or any(is_equivalent(a, problem.reference) for a in answers if a != outcome.answer)
+    meta: dict[str, Any] = {
+        "problem_id": problem.id, "method": label, "method_name": spec.name, "budget": budget,
+        "generated_tokens": outcome.generated_tokens, "scored_tokens": outcome.scored_tokens,
+        "wall_s": round(outcome.wall_s if outcome.wall_s is not None else wall_s, 6),
+        "candidates": len(outcome.candidates),
+        "answers": len({c.answer for c in outcome.candidates if c.answer is not None}),
+        "oracle": oracle,
+        "finish": chosen.finish if chosen is not None else None,
+        "value": round(chosen.value, 6) if chosen is not None else None,
+        **outcome.details,
+    }
+    if spec.name in ("beam", "dvts") or spec.name == "early_reject" and spec.base == "beam":
+        meta["beam_width"] = spec.width(budget)
+    return Record(
+        id=record_id(problem.id, label, budget), problem=problem.problem,
+        steps=list(chosen.steps) if chosen is not None else [], answer=outcome.answer,
+        reference=problem.reference, correct=correct,
+        scores=list(chosen.scores) if chosen is not None else None, meta=meta,
+    )
+
+
+def _engines(recipe: SearchRecipe) -> tuple[Any, Any]:
+    from prmkit.engines import make_sampler
+    from prmkit.score.recipe import build_scorer
+
+    sampler = make_sampler(recipe.policy.engine, seed=recipe.seed, **recipe.policy.model_dump(exclude={"engine"}))
+    try:
+        scorer = build_scorer(recipe.prm, seed=recipe.seed)
+    except BaseException:
+        sampler.close()
+        raise
+    return sampler, scorer
+
+
+def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
+    if recipe.merge_from:
+        return merge(recipe, recipe_path)
+    out_dir = Path(recipe.output_dir)
+    problems, boundary, tokenizer = preflight(recipe)
+    prompts = {p.id: render_prompt(recipe.prompt, p, tokenizer) for p in problems}
+    manifest = RunManifest(out_dir, "search", recipe, recipe_path, resume_safe=RESUME_SAFE)
+    runs = [(label, spec, budget) for label, spec in recipe.methods.items() for budget in recipe.budgets]
+    writer = ResumableWriter(out_dir / RESULTS)
+    chunks = [(k // recipe.chunk_size, problems[k : k + recipe.chunk_size])
+              for k in range(0, len(problems), recipe.chunk_size)]
+    todo = [(i, c) for i, c in chunks
+            if any(record_id(p.id, lb, n) not in writer for p in c for lb, _, n in runs)]
+    resumed = len(writer.done_ids)
+    t0 = time.perf_counter()
+    sampler = scorer = None
+    total = len(problems) * len(runs)
+    try:
+        if todo:
+            sampler, scorer = _engines(recipe)
+        with writer, progress_bar("searching", total=total) as advance:
+            advance(total - sum(len(c) for _, c in todo) * len(runs))
+            for index, chunk in todo:
+                ctx = SearchContext(chunk, [prompts[p.id] for p in chunk], sampler, scorer, recipe.sampling,
+                                    boundary, recipe.steps.style, recipe.steps.tag,
+                                    derive_seed(recipe.seed, index), max(recipe.budgets))
+                for label, spec, budget in runs:
+                    if all(record_id(p.id, label, budget) in writer for p in chunk):
+                        advance(len(chunk))
+                        continue
+                    start = time.perf_counter()
+                    outcomes = METHODS.get(spec.name)(ctx, budget, spec)
+                    share = (time.perf_counter() - start) / len(chunk)
+                    for problem, outcome in zip(chunk, outcomes):
+                        if record_id(problem.id, label, budget) not in writer:
+                            writer.write(outcome_record(problem, label, spec, budget, outcome, share))
+                    advance(len(chunk))
+            writer.mark_complete(total)
+    finally:
+        for engine in (sampler, scorer):
+            if engine is not None:
+                engine.close()
+    engine_stats = {"policy": sampler.stats.as_dict() if sampler is not None else {},
+                    "prm": scorer.stats.as_dict() if scorer is not None else {}}
+    metrics = finish(out_dir, recipe)
+    metrics["compute_this_run"] = {"wall_s": round(time.perf_counter() - t0, 3), "records_resumed": resumed,
+                                   "engines": engine_stats}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest.finish({"problems": len(problems), "results": metrics["totals"]["records"]})
+    return _rows(metrics, out_dir, resumed)
+
+
+def finish(out_dir: Path, recipe: SearchRecipe) -> dict[str, Any]:
+    """metrics.json and report.md from everything in results.jsonl."""
+    metrics = report.summarize(report.read_results(out_dir / RESULTS))
+    metrics["budgets"] = recipe.budgets
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    report.write_report(out_dir, metrics)
+    return metrics
+
+
+def merge(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
+    """Join shard runs' results (each problem from exactly one shard) into output_dir, then report."""
+    out_dir = Path(recipe.output_dir)
+    manifest = RunManifest(out_dir, "search", recipe, recipe_path, resume_safe=RESUME_SAFE)
+    target = out_dir / RESULTS
+    if target.exists():
+        target.unlink()
+    seen: set[str] = set()
+    with ResumableWriter(target) as writer:
+        for folder in recipe.merge_from or []:
+            path = Path(folder) / RESULTS
+            if not path.is_file():
+                raise DataError(f"{path}: no search results to merge (run that shard first)")
+            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                d = json.loads(line)
+                if d["id"] in seen:
+                    raise DataError(f"{path} line {lineno}: result {d['id']!r} is in two shards")
+                seen.add(d["id"])
+                writer.write(d)
+        writer.mark_complete(len(seen))
+    metrics = finish(out_dir, recipe)
+    manifest.finish({"results": len(seen)})
+    return _rows(metrics, out_dir, 0)
+
+
+def _rows(metrics: dict[str, Any], out_dir: Path, resumed: int) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for label, entry in metrics["methods"].items():
+        for budget, b in sorted(entry["budgets"].items(), key=lambda kv: int(kv[0])):
+            acc = "n/a" if b["accuracy"] is None else f"{b['accuracy']:.3f}"
+            rows[f"{label} N={budget}: accuracy / gen tokens"] = f"{acc} / {b['generated_tokens_per_problem']:.0f}"
+    t = metrics["totals"]
+    rows.update({"generated tokens": t["generated_tokens"], "PRM-scored tokens": t["scored_tokens"],
+                 "resumed results": resumed, "report": str(out_dir / "report.md")})
+    return rows
+
+
+register(Command(name="search", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=SearchRecipe, run=run,
+                 plan=_plan))

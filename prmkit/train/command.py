@@ -1,0 +1,265 @@
+"""`prmkit train RECIPE`: fine-tune a PRM (prm, implicit) or a policy (sft) and save a checkpoint later stages load as is.
+
+Outputs (in output_dir): `final/` (the checkpoint with prmkit_prm.json), `metrics.json` (train loss, eval
+metrics, tokens/s, wall time, trained tokens, labels dropped by truncation), `recipe.yaml` + `manifest.json`,
+and Trainer checkpoints (`checkpoint-N/`): rerunning the same command after a kill resumes from the last one.
+Data parallel on several devices: `accelerate launch --num_processes N -m prmkit train RECIPE` (on a machine
+without GPUs add `--multi_gpu`, which picks accelerate's multi-process launcher; the ranks then use gloo).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prmkit.commands import Command, register
+from prmkit.data.layouts import load_records
+from prmkit.errors import DataError
+from prmkit.records import Record
+from prmkit.sections import DataSpec
+from prmkit.train.recipe import TrainRecipe
+
+
+def read_data(spec: DataSpec) -> list[Record]:
+    records = list(load_records(spec.path, layout=spec.layout, split=spec.split, subset=spec.subset,
+                                limit=spec.limit, **spec.options))
+    if not records:
+        raise DataError(f"{spec.path}: no records")
+    return records
+
+
+def split_eval(recipe: TrainRecipe, records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """(training records, held-out records): the eval data when named, else the last `holdout` records."""
+    e = recipe.eval
+    if e.data is not None:
+        return records, read_data(e.data)[: max(e.max_records, e.problems)]
+    if e.holdout:
+        if e.holdout >= len(records):
+            raise DataError(f"{recipe.data.path}: eval.holdout {e.holdout} leaves no training records "
+                            f"(the data has {len(records)})")
+        return records[: -e.holdout], records[-e.holdout :]
+    return records, []
+
+
+RESUME_SAFE = frozenset(
+    [f"training.{k}" for k in ("max_steps", "epochs", "max_time_s", "logging_steps", "save_steps", "save_total_limit",
+                               "eval_steps", "eval_batch_size", "report_to", "dataloader_num_workers", "threads")]
+    + [f"eval.{k}" for k in ("max_records", "threshold", "task", "problems", "temperatures", "max_new_tokens")]
+)
+"""Keys a resumed run may change: how long to train, how to log and evaluate; never what is trained."""
+
+
+class ListDataset:
+    """A map-style dataset over encoded features (what the Trainer's length-grouped sampler reads)."""
+
+    def __init__(self, features: list[dict[str, Any]]) -> None:
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.features[i]
+
+
+@dataclass
+class Fitted:
+    """What one process's training produced (every rank gets one; only rank 0 saves)."""
+
+    trainer: Any
+    objective: Any
+    tokenizer: Any
+    encoded: Any
+    eval_records: list[Record]
+    eval_callback: Any
+    clock: Any
+    resumed_from: str | None
+    result: Any
+    tokens_run: int
+    is_main: bool
+    manifest: Any = None
+
+
+def fit(recipe: TrainRecipe, recipe_path: str | None = None) -> Fitted:
+    """Train on this process (data parallel under `accelerate launch`): model, data, Trainer, resume."""
+    from transformers import PrinterCallback, set_seed
+
+    from prmkit.manifest import RunManifest
+    from prmkit.train.collate import PadCollator
+    from prmkit.train.init_model import apply_lora, disable_dropout, load_for_training, prepare_init
+    from prmkit.train.objectives import make_objective
+    from prmkit.train.trainer import (
+        EvalCallback, PrmkitTrainer, ProgressCallback, TrainClock, all_reduce_sum, last_complete_checkpoint,
+        read_train_state,
+        training_arguments,
+    )
+
+    out_dir = Path(recipe.output_dir)
+    if recipe.training.threads is not None:
+        import torch
+
+        torch.set_num_threads(recipe.training.threads)
+    args = training_arguments(recipe)  # sets up the process group under `accelerate launch`
+    main = args.process_index == 0
+    manifest = RunManifest(out_dir, "train", recipe, recipe_path, RESUME_SAFE) if main else None
+    objective = make_objective(recipe)
+    train_records, eval_records = split_eval(recipe, read_data(recipe.data))
+    with args.main_process_first(desc="making the init model"):
+        init_path = prepare_init(recipe, train_records)
+    set_seed(recipe.seed)
+    model, tokenizer = load_for_training(init_path, objective.model_kind, recipe.init.trust_remote_code)
+    if recipe.training.disable_dropout:
+        disable_dropout(model)
+    objective.setup(model, tokenizer, init_path)
+    encoded = objective.encode(train_records, tokenizer, recipe.data.path)
+    if not encoded.features:
+        raise DataError(f"{recipe.data.path}: no record fits max_length {recipe.max_length}")
+    if recipe.training.gradient_checkpointing:
+        model.config.use_cache = False
+        if recipe.lora is not None:
+            model.enable_input_require_grads()
+    if recipe.lora is not None:
+        model = apply_lora(model, recipe.lora, objective.model_kind)
+
+    last = last_complete_checkpoint(out_dir)
+    before_s, tokens_before = read_train_state(last)
+    clock = TrainClock(recipe.training.max_time_s, before_s, tokens_before)
+    eval_cb = EvalCallback(objective, tokenizer, eval_records[: recipe.eval.max_records], recipe.training.eval_steps,
+                           args.per_device_eval_batch_size)
+    trainer = PrmkitTrainer(
+        model=model, args=args, train_dataset=ListDataset(encoded.features),
+        data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+        callbacks=[clock, ProgressCallback(), eval_cb], objective=objective, clock=clock,
+    )
+    trainer.remove_callback(PrinterCallback)
+    if last is not None and main:
+        from prmkit.console import console
+
+        console.print(f"resuming from {last}", highlight=False)
+    result = trainer.train(resume_from_checkpoint=last)
+    tokens_run = all_reduce_sum(trainer.tokens_seen)
+    return Fitted(trainer, objective, tokenizer, encoded, eval_records, eval_cb, clock, last, result, tokens_run,
+                  main, manifest)
+
+
+def run(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
+    from prmkit.train.checkpoint import metadata, save_final
+
+    t_start = time.perf_counter()
+    out_dir = Path(recipe.output_dir)
+    f = fit(recipe, recipe_path)
+    if not f.is_main:
+        return {"rank": f"{f.trainer.args.process_index} (rank 0 writes the checkpoint and metrics)"}
+    trainer, objective, tokenizer, encoded, eval_records = f.trainer, f.objective, f.tokenizer, f.encoded, f.eval_records
+    eval_cb, clock, last, result, tokens_run = f.eval_callback, f.clock, f.resumed_from, f.result, f.tokens_run
+    run_s = clock.run_seconds()
+    train_s = run_s - eval_cb.seconds  # evaluation during training is not training throughput
+    before_s, tokens_before = clock.before_s, clock.tokens_before
+    args = trainer.args
+    model = trainer.model
+    final_metrics = eval_cb.run(model, trainer.state.global_step) if eval_records else {}
+    meta = metadata(objective, recipe)
+    final = save_final(model, tokenizer, out_dir / "final", meta, merge_lora=recipe.lora is None or recipe.lora.merge)
+    task_metrics = policy_accuracy(recipe, final, eval_records) if recipe.objective == "sft" else {}
+
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    metrics = {
+        "objective": recipe.objective,
+        "train": {
+            "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None,
+            "train_loss_mean": result.training_loss,
+            "steps": trainer.state.global_step,
+            "epochs": trainer.state.epoch,
+            "stopped_by_time": bool(recipe.training.max_time_s and clock.elapsed >= recipe.training.max_time_s),
+            "resumed_from": last,
+        },
+        "data": {**encoded.stats.as_dict(), "eval_records": len(eval_records)},
+        "eval": final_metrics,
+        "eval_history": eval_cb.history,
+        "policy": task_metrics,
+        "compute": {
+            "trained_tokens_this_run": tokens_run,
+            "trained_tokens_total": tokens_before + tokens_run,
+            "train_time_s_this_run": round(run_s, 3),
+            "train_time_s_total": round(before_s + run_s, 3),
+            "tokens_per_s": round(tokens_run / train_s, 1) if train_s > 0 else None,
+            "eval_time_s": round(eval_cb.seconds, 3),
+            "wall_s": round(time.perf_counter() - t_start, 3),
+            "world_size": args.world_size,
+        },
+        "loss_history": [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h],
+        "checkpoint": str(final),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    if f.manifest is not None:
+        f.manifest.finish({"records": encoded.stats.records, "steps": trainer.state.global_step,
+                         "trained tokens": tokens_before + tokens_run})
+    return summary_rows(metrics)
+
+
+def summary_rows(metrics: dict[str, Any]) -> dict[str, Any]:
+    d, c, t = metrics["data"], metrics["compute"], metrics["train"]
+    rows: dict[str, Any] = {
+        "objective": metrics["objective"],
+        "training records": d["records"],
+        "labels dropped by max_length": d["dropped_labels"],
+        "records skipped (nothing fits)": d["skipped_records"],
+        "optimizer steps": t["steps"],
+        "loss first -> last": f"{t['loss_first']:.4g} -> {t['loss_last']:.4g}" if t["loss_first"] is not None else "-",
+        "trained tokens": c["trained_tokens_total"],
+        "tokens/s": c["tokens_per_s"],
+        "train time (s)": c["train_time_s_total"],
+    }
+    for key, value in {**metrics["eval"], **metrics["policy"]}.items():
+        if isinstance(value, float):
+            rows[key] = value
+    rows["checkpoint"] = metrics["checkpoint"]
+    return rows
+
+
+def policy_accuracy(recipe: TrainRecipe, checkpoint: Path, records: list[Record]) -> dict[str, Any]:
+    """Final-answer accuracy of the trained policy on held-out problems, by the task's exact checker."""
+    e = recipe.eval
+    if not e.task or not records:
+        return {}
+    from prmkit.engines import SamplingParams
+    from prmkit.engines.hf import HFSampler
+    from prmkit.tasks import get_task
+    from prmkit.train.objectives.sft import render_prompt
+
+    task = get_task(e.task)
+    problems = records[: e.problems]
+    sampler = HFSampler(str(checkpoint), max_batch_size=64, seed=recipe.seed)
+    prompts = [render_prompt(recipe, r, sampler.tokenizer) for r in problems]
+    out: dict[str, Any] = {"problems": len(problems)}
+    for temp in e.temperatures:
+        params = SamplingParams(n=1, temperature=temp, max_new_tokens=e.max_new_tokens, seed=recipe.seed)
+        completions = sampler.generate(prompts, params)
+        hits = process = 0
+        for rec, (c,) in zip(problems, completions):
+            verdict = task.check(task.parse_problem(rec.problem, rec.id), task.split_steps(c.text))
+            hits += verdict.answer_correct
+            process += verdict.correct
+        out[f"answer_accuracy@T{temp:g}"] = hits / len(problems)
+        out[f"process_accuracy@T{temp:g}"] = process / len(problems)
+    sampler.close()
+    return out
+
+
+def _plan(recipe: TrainRecipe) -> dict[str, Any]:
+    from prmkit.train.objectives import make_objective
+
+    make_objective(recipe)
+    init = recipe.init.model or f"tiny {recipe.init.tiny.arch} (hidden {recipe.init.tiny.hidden_size}, " \
+                                f"{recipe.init.tiny.num_layers} layers)"
+    t = recipe.training
+    return {"objective": recipe.objective, "init": init, "data": recipe.data.path,
+            "epochs" if t.max_steps <= 0 else "max steps": t.epochs if t.max_steps <= 0 else t.max_steps,
+            "time budget (s)": t.max_time_s or "-", "output": str(Path(recipe.output_dir) / "final")}
+
+
+register(Command(name="train", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=TrainRecipe, run=run, plan=_plan))

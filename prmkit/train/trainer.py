@@ -202,6 +202,14 @@ def use_bf16(setting: Any) -> bool:
     return available if setting == "auto" else bool(setting)
 
 
+def _checkpointing_arg(enabled: bool) -> dict[str, bool]:
+    """transformers renamed gradient_checkpointing to activation_checkpointing in 5.20; vLLM pins <5.20."""
+    import inspect
+
+    names = inspect.signature(TrainingArguments).parameters
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": enabled}
+
+
 def training_arguments(recipe: Any) -> TrainingArguments:
     t = recipe.training
     report_to = [t.report_to] if isinstance(t.report_to, str) else list(t.report_to)
@@ -223,7 +231,7 @@ def training_arguments(recipe: Any) -> TrainingArguments:
         save_total_limit=t.save_total_limit,
         eval_strategy="no",
         bf16=use_bf16(t.bf16),
-        activation_checkpointing=t.gradient_checkpointing,
+        **_checkpointing_arg(t.gradient_checkpointing),
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         report_to=report_to,
         dataloader_num_workers=t.dataloader_num_workers,

@@ -51,12 +51,14 @@ def selected_positions(targets: Any) -> tuple[Any, Any]:
 
 def forward_logits_at(model: Any, batch: dict[str, Any], rows: Any, cols: Any, keep_logits: bool) -> Any:
     """Logits at the supervised positions only, in (row, position) order. For a causal LM the vocabulary
-    projection runs on those positions alone (`logits_to_keep` as a boolean mask): far less memory."""
+    projection runs on those positions alone (the backbone's hidden states, then the LM head on the
+    selected rows): far less memory, and the same on every transformers version (a 2-D `logits_to_keep`
+    mask is not)."""
     kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     if keep_logits:
-        mask = batch["input_ids"].new_zeros(batch["input_ids"].shape, dtype=bool)
-        mask[rows, cols] = True
-        return model(**kwargs, logits_to_keep=mask).logits.reshape(len(rows), -1)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        hidden = base.get_decoder()(**kwargs).last_hidden_state
+        return base.get_output_embeddings()(hidden[rows, cols])
     return model(**kwargs).logits[rows, cols]
 
 

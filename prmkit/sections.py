@@ -25,6 +25,20 @@ class DataSpec(Section):
     """Layout options, e.g. prm800k's neutral_is_good."""
 
 
+class VLLMOptions(Section):
+    """Options only the vllm engine reads (ignored by hf)."""
+
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Share of GPU memory this engine may take: e.g. 0.6 for a policy and 0.3 for a PRM on one GPU."""
+    max_model_len: int | None = Field(default=None, ge=1)
+    enforce_eager: bool | None = None
+    """None: eager on CPU, CUDA graphs on GPU."""
+    enable_prefix_caching: bool = True
+    engine_kwargs: dict[str, Any] = {}
+    """Passed through to vLLM's engine arguments. Data parallelism: one process per GPU with `shard=i/n`."""
+
+
 class ModelSpec(Section):
     """A model by local path or Hub id, and the engine that runs it."""
 
@@ -35,7 +49,17 @@ class ModelSpec(Section):
     trust_remote_code: bool = False
     """Off unless the recipe turns it on: remote code is code."""
     max_batch_size: int = Field(default=64, ge=1)
-    """Sequences per forward pass."""
+    """Sequences per forward pass (vLLM: max_num_seqs)."""
+    vllm: VLLMOptions = VLLMOptions()
+
+    def build_sampler(self, seed: int) -> Any:
+        """The sampler this spec names, with the options its engine reads."""
+        from prmkit.engines import make_sampler
+
+        kwargs = self.model_dump(exclude={"engine", "vllm"})
+        if self.engine == "vllm":
+            kwargs.update(self.vllm.model_dump())
+        return make_sampler(self.engine, seed=seed, **kwargs)
 
     @field_validator("engine")
     @classmethod

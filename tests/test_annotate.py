@@ -73,7 +73,7 @@ def recipe(tmp_path: Path, data: Path, name: str, **extra) -> AnnotateRecipe:
 @pytest.fixture
 def oracle(monkeypatch):
     policy = OraclePolicy()
-    monkeypatch.setattr("prmkit.annotate.command.make_sampler", lambda *a, **k: policy)
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: policy)
     return policy
 
 
@@ -110,7 +110,7 @@ def test_mc_soft_labels_are_fractions(tmp_path, monkeypatch):
         def generate(self, prompts, params, progress=None):
             return [[Completion(f"The answer is {x}.", "eos", 3) for x in ("25", "0", "25", "1")] for _ in prompts]
 
-    monkeypatch.setattr("prmkit.annotate.command.make_sampler", lambda *a, **k: HalfRight())
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: HalfRight())
     rec = Record(id="a", problem="p", steps=["x", "y", "The answer is 3."], reference="25", correct=False)
     data = write(tmp_path / "sol.jsonl", [rec])
     run(recipe(tmp_path, data, "mc", rollout={"k": 4}, method={"name": "mc", "label_type": "soft"}), "r.yaml")
@@ -159,7 +159,7 @@ def test_consensus_keeps_only_agreeing_labels(tmp_path, oracle, monkeypatch):
 
     judge = Judge()
     policies = iter([oracle, judge])
-    monkeypatch.setattr("prmkit.annotate.command.make_sampler", lambda *a, **k: next(policies))
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: next(policies))
     r = recipe(tmp_path, data, "consensus", judge={"model": {"model": "judge"}})
     run(r, "r.yaml")
     kept = [json.loads(x)["id"] for x in (tmp_path / "consensus" / "labels.jsonl").read_text().splitlines()]

@@ -99,3 +99,17 @@ def test_dump_round_trips(tmp_path):
     r = load_recipe(Demo, write(tmp_path, "policy: {model: m}\n"))
     again = load_recipe(Demo, write(tmp_path, dump_recipe(r)))
     assert again == r
+
+
+def test_model_spec_passes_vllm_options_only_to_vllm(monkeypatch):
+    from prmkit.sections import ModelSpec
+
+    seen = {}
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda name, **kw: seen.setdefault(name, kw))
+    spec = ModelSpec(model="m", vllm={"tensor_parallel_size": 2, "gpu_memory_utilization": 0.5})
+    spec.build_sampler(seed=7)
+    assert "tensor_parallel_size" not in seen["hf"] and seen["hf"]["seed"] == 7
+    ModelSpec(model="m", engine="vllm", vllm={"tensor_parallel_size": 2}).build_sampler(seed=7)
+    assert seen["vllm"]["tensor_parallel_size"] == 2 and seen["vllm"]["gpu_memory_utilization"] == 0.9
+    with pytest.raises(Exception, match="gpu_memory_utilization"):
+        ModelSpec(model="m", vllm={"gpu_memory_utilization": 1.5})

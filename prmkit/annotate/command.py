@@ -25,7 +25,6 @@ from prmkit.commands import Command, register
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
-from prmkit.engines import make_sampler
 from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section
@@ -164,10 +163,10 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     sampler = judge_sampler = None
     if todo and recipe.method.name != "judge":
-        sampler = make_sampler(recipe.policy.engine, seed=recipe.seed, **recipe.policy.model_dump(exclude={"engine"}))
+        sampler = recipe.policy.build_sampler(recipe.seed)
     if todo and recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
         jm = recipe.judge.model
-        judge_sampler = make_sampler(jm.engine, seed=recipe.seed, **jm.model_dump(exclude={"engine"}))
+        judge_sampler = jm.build_sampler(recipe.seed)
     runner = RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag,
                            recipe.rollout.k, render_prompt) if sampler is not None else None
     context = SimpleNamespace(judge=recipe.judge, judge_sampler=judge_sampler,

@@ -18,7 +18,7 @@ from prmkit.commands import Command, register
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
-from prmkit.engines import SamplingParams, make_sampler
+from prmkit.engines import SamplingParams
 from prmkit.errors import DataError, RecipeError
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.manifest import RunManifest
@@ -125,7 +125,7 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
             todo_chunks.append((k // recipe.chunk_size, chunk))
     t0 = time.perf_counter()
     sampler = (
-        make_sampler(recipe.policy.engine, seed=recipe.seed, **recipe.policy.model_dump(exclude={"engine"}))
+        recipe.policy.build_sampler(recipe.seed)
         if todo_chunks else None
     )
     done_before = len(writer.done_ids)

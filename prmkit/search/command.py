@@ -87,10 +87,9 @@ def outcome_record(problem: Record, label: str, spec: MethodSpec, budget: int, o
 
 
 def _engines(recipe: SearchRecipe) -> tuple[Any, Any]:
-    from prmkit.engines import make_sampler
     from prmkit.score.recipe import build_scorer
 
-    sampler = make_sampler(recipe.policy.engine, seed=recipe.seed, **recipe.policy.model_dump(exclude={"engine"}))
+    sampler = recipe.policy.build_sampler(recipe.seed)
     try:
         scorer = build_scorer(recipe.prm, seed=recipe.seed)
     except BaseException:

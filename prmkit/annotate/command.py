@@ -201,9 +201,14 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     for key, value in (metrics.get("audit") or {}).items():
         if isinstance(value, dict):
             rows[f"audit {key}: step acc / first-error F1"] = (
-                f"{value['step_accuracy']:.3f} / {value['first_error_f1']:.3f}")
+                f"{_fmt(value['step_accuracy'])} / {_fmt(value['first_error_f1'])}")
     rows["output"] = str(out_dir / "labels.jsonl")
     return rows
+
+
+def _fmt(value: float | None) -> str:
+    """A metric for the summary table; None (an empty group, e.g. no correct solution) shows as n/a."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _read(path: Path) -> list[Record]:

@@ -24,6 +24,12 @@ class Command:
 COMMANDS: Registry[Command] = Registry("command")
 
 
+def summary_of(doc: str) -> str:
+    """A stage's help line from its module docstring: the first paragraph, less the `prmkit CMD RECIPE`: prefix."""
+    first = " ".join(doc.strip().split("\n\n")[0].split())
+    return first.split(": ", 1)[1] if first.startswith("`prmkit") and ": " in first else first
+
+
 def register(command: Command) -> Command:
     return COMMANDS.register(command.name)(command)
 

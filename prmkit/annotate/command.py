@@ -21,7 +21,7 @@ from prmkit.annotate.audit import audit
 from prmkit.annotate.methods import METHODS
 from prmkit.annotate.methods.judge import DEFAULT_JUDGE_TEMPLATE
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
@@ -251,5 +251,5 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     return metrics
 
 
-register(Command(name="annotate", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=AnnotateRecipe,
+register(Command(name="annotate", help=summary_of(__doc__), recipe=AnnotateRecipe,
                  run=run, plan=_plan))

@@ -9,7 +9,7 @@ from typing import Any
 from prmkit.bench.recipe import BenchRecipe
 from prmkit.bench.report import write_outputs
 from prmkit.bench.runners import BENCHMARKS, Context
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
 
@@ -40,4 +40,4 @@ def _plan(recipe: BenchRecipe) -> dict[str, Any]:
             "output": str(Path(recipe.output_dir) / "report.md")}
 
 
-register(Command(name="bench", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=BenchRecipe, run=run, plan=_plan))
+register(Command(name="bench", help=summary_of(__doc__), recipe=BenchRecipe, run=run, plan=_plan))

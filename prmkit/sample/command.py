@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
@@ -195,4 +195,4 @@ def summarize(path: Path, n: int) -> dict[str, Any]:
     return out
 
 
-register(Command(name="sample", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=SampleRecipe, run=run, plan=_plan))
+register(Command(name="sample", help=summary_of(__doc__), recipe=SampleRecipe, run=run, plan=_plan))

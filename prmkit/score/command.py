@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from pydantic import Field
 
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
@@ -187,4 +187,4 @@ def _plan(recipe: ScoreRecipe) -> dict[str, Any]:
             "output": str(Path(recipe.output_dir) / "scored.jsonl")}
 
 
-register(Command(name="score", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=ScoreRecipe, run=run, plan=_plan))
+register(Command(name="score", help=summary_of(__doc__), recipe=ScoreRecipe, run=run, plan=_plan))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.shards import ResumableWriter
 from prmkit.errors import DataError
@@ -198,5 +198,5 @@ def _rows(metrics: dict[str, Any], out_dir: Path, resumed: int) -> dict[str, Any
     return rows
 
 
-register(Command(name="search", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=SearchRecipe, run=run,
+register(Command(name="search", help=summary_of(__doc__), recipe=SearchRecipe, run=run,
                  plan=_plan))

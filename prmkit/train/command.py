@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.data.layouts import load_records
 from prmkit.errors import DataError
 from prmkit.records import Record
@@ -262,4 +262,4 @@ def _plan(recipe: TrainRecipe) -> dict[str, Any]:
             "time budget (s)": t.max_time_s or "-", "output": str(Path(recipe.output_dir) / "final")}
 
 
-register(Command(name="train", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=TrainRecipe, run=run, plan=_plan))
+register(Command(name="train", help=summary_of(__doc__), recipe=TrainRecipe, run=run, plan=_plan))

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from prmkit.commands import Command, register
+from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section
@@ -115,4 +115,4 @@ def _plan(recipe: WorldRecipe) -> dict[str, Any]:
             "planted records": recipe.planted.n, "output": recipe.output_dir}
 
 
-register(Command(name="world", help=__doc__.splitlines()[0].split(": ", 1)[1], recipe=WorldRecipe, run=run, plan=_plan))
+register(Command(name="world", help=summary_of(__doc__), recipe=WorldRecipe, run=run, plan=_plan))

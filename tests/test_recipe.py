@@ -113,3 +113,13 @@ def test_model_spec_passes_vllm_options_only_to_vllm(monkeypatch):
     assert seen["vllm"]["tensor_parallel_size"] == 2 and seen["vllm"]["gpu_memory_utilization"] == 0.9
     with pytest.raises(Exception, match="gpu_memory_utilization"):
         ModelSpec(model="m", vllm={"gpu_memory_utilization": 1.5})
+
+
+def test_prm_spec_passes_vllm_options_only_to_vllm():
+    from prmkit.score.recipe import PRMSpec
+
+    hf = PRMSpec(model="m", vllm={"gpu_memory_utilization": 0.3}).scorer_kwargs(seed=1)
+    assert "gpu_memory_utilization" not in hf
+    kw = PRMSpec(model="m", engine="vllm", vllm={"gpu_memory_utilization": 0.3, "fallback": "hf"}).scorer_kwargs(seed=1)
+    assert kw["gpu_memory_utilization"] == 0.3 and kw["fallback"] == "hf" and kw["verify_against_hf"] == 2
+    assert "enable_prefix_caching" not in kw and kw["seed"] == 1

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from prmkit.recipe import Section
+from prmkit.sections import VLLMOptions
 
 DEFAULT_VERIFY_TEMPLATE = (
     "Check this solution step by step.\n"
@@ -30,6 +31,16 @@ class GenerativeSpec(Section):
     chat_template: bool = False
 
 
+class VLLMScorerOptions(VLLMOptions):
+    """vllm-engine options of a PRM: the engine's own, plus the check against hf and the fallback."""
+
+    verify_against_hf: int = Field(default=2, ge=0)
+    """Solutions scored by both engines before vLLM runs; a disagreement stops the run."""
+    verify_tolerance: float = Field(default=0.02, gt=0.0)
+    fallback: Literal["none", "hf"] = "none"
+    """hf: use the hf scorer (with a warning) when vLLM cannot serve this PRM."""
+
+
 class PRMSpec(Section):
     """A PRM by local path or Hub id, its format and the engine that runs it."""
 
@@ -38,7 +49,8 @@ class PRMSpec(Section):
     """auto (read the checkpoint's prmkit_prm.json), prmkit, qwen_prm, math_shepherd, rlhflow, skywork, implicit."""
     format_options: dict[str, Any] = {}
     engine: str = "hf"
-    """hf (discriminative PRM, one forward pass per solution) or generative (an LLM verifies the steps)."""
+    """hf (discriminative PRM, one forward pass per solution), vllm (the pooling runner) or generative
+    (an LLM verifies the steps)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     trust_remote_code: bool = False
@@ -49,6 +61,7 @@ class PRMSpec(Section):
     bidirectional: bool = False
     """BiPRM: also score the steps in reverse order and average the two scores of each step."""
     generative: GenerativeSpec = GenerativeSpec()
+    vllm: VLLMScorerOptions = VLLMScorerOptions()
 
     @field_validator("engine")
     @classmethod
@@ -73,8 +86,11 @@ class PRMSpec(Section):
                   "trust_remote_code": self.trust_remote_code, "max_batch_size": self.max_batch_size}
         if self.engine == "generative":
             return {**common, **self.generative.model_dump(), "seed": seed}
-        return {**common, "format": self.format, "format_options": dict(self.format_options),
-                "max_batch_tokens": self.max_batch_tokens, "max_length": self.max_length}
+        kwargs = {**common, "format": self.format, "format_options": dict(self.format_options),
+                  "max_batch_tokens": self.max_batch_tokens, "max_length": self.max_length}
+        if self.engine == "vllm":
+            kwargs.update(self.vllm.model_dump(exclude={"enable_prefix_caching"}), seed=seed)
+        return kwargs
 
 
 def build_scorer(spec: PRMSpec, seed: int = 0) -> Any:

@@ -46,7 +46,6 @@ class Scorer(Protocol):
 
     def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
         """Step scores for each (problem, steps), in input order; `progress(k)` as items finish."""
-        ...
 
     def close(self) -> None: ...
 

@@ -40,8 +40,6 @@ class PRMFormat(Protocol):
 
     def encode(self, tokenizer: Any, problem: str, steps: list[str], max_length: int | None = None) -> EncodedSteps:
         """Render problem + steps to token ids; steps past `max_length` are dropped whole and counted."""
-        ...
 
     def step_scores(self, output: Any, positions: list[int]) -> list[float]:
         """Per-step scores in [0, 1] from one sequence's model output (logits [seq, C or V], or values [seq])."""
-        ...

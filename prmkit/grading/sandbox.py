@@ -26,6 +26,7 @@ ahead of time.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -70,7 +71,7 @@ class _Worker:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        try:
+        with contextlib.suppress(OSError, ValueError):  # the pipe closed: the worker died or was killed
             for line in self.proc.stdout:
                 try:
                     msg = json.loads(line)
@@ -81,8 +82,6 @@ class _Worker:
                     self._pool._on_ready(self)
                 elif isinstance(msg, dict):
                     self._replies.put(msg)
-        except (OSError, ValueError):
-            pass
         self._replies.put(None)
         self._pool._on_exit(self)
         self._reap()
@@ -114,22 +113,16 @@ class _Worker:
 
     def kill(self) -> None:
         """Send SIGKILL and return at once; the reader thread reaps the process when its pipe closes."""
-        try:
+        with contextlib.suppress(OSError):  # already gone
             self.proc.kill()
-        except OSError:
-            pass
 
     def _reap(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
         for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                if pipe is not None:
+            if pipe is not None:
+                with contextlib.suppress(OSError):
                     pipe.close()
-            except OSError:
-                pass
 
 
 class SympyPool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from prmkit.errors import RecipeError
 from prmkit.registry import closest
@@ -22,6 +22,24 @@ class Section(BaseModel):
     """Base of every recipe model: unknown keys are errors (a typo must never be silently ignored)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def registered(where: str) -> AfterValidator:
+    """For `Annotated[str, registered("module:REGISTRY")]`: the value must name an entry of that registry.
+
+    The registry is imported when a recipe is validated, not when the model is defined (no import cycles);
+    an unknown name is the registry's own RecipeError, listing the allowed names. None passes.
+    """
+    import importlib
+
+    module, attr = where.split(":")
+
+    def check(value: Any) -> Any:
+        if value is not None:
+            getattr(importlib.import_module(module), attr).get(value)
+        return value
+
+    return AfterValidator(check)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

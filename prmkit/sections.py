@@ -5,11 +5,11 @@ Each stage's recipe composes these, so a key means the same thing in every recip
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from prmkit.recipe import Section
+from prmkit.recipe import Section, registered
 
 
 class DataSpec(Section):
@@ -43,7 +43,7 @@ class ModelSpec(Section):
     """A model by local path or Hub id, and the engine that runs it."""
 
     model: str
-    engine: str = "hf"
+    engine: Annotated[str, registered("prmkit.engines:SAMPLERS")] = "hf"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     trust_remote_code: bool = False
@@ -61,13 +61,6 @@ class ModelSpec(Section):
             kwargs.update(self.vllm.model_dump())
         return make_sampler(self.engine, seed=seed, **kwargs)
 
-    @field_validator("engine")
-    @classmethod
-    def _known_engine(cls, value: str) -> str:
-        from prmkit.engines import SAMPLERS
-
-        SAMPLERS.get(value)  # raises a RecipeError listing the engines
-        return value
 
 
 class PromptSpec(Section):

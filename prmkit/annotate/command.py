@@ -13,9 +13,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from prmkit.annotate.audit import audit
 from prmkit.annotate.methods import METHODS
@@ -27,7 +27,7 @@ from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
 from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
-from prmkit.recipe import Section
+from prmkit.recipe import Section, registered
 from prmkit.records import Record
 from prmkit.sample.command import render_prompt
 from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
@@ -39,17 +39,12 @@ class RolloutSpec(SamplingSpec):
 
 
 class MethodSpec(Section):
-    name: str = "binary"
+    name: Annotated[str, registered("prmkit.annotate.methods:METHODS")] = "binary"
     """mc, binary, judge or consensus."""
     label_type: Literal["hard", "soft"] = "hard"
     """For mc: which labels go into `labels` (both are kept in meta)."""
     consensus_base: Literal["mc", "binary"] = "mc"
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        METHODS.get(value)
-        return value
 
 
 class JudgeSpec(Section):

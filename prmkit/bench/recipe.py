@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator, model_validator
 
-from prmkit.recipe import Section
+from prmkit.recipe import Section, registered
 from prmkit.score.recipe import PRMSpec
 from prmkit.sections import DataSpec
 
@@ -42,7 +44,7 @@ class BestOfNSpec(Section):
     trials: int = Field(default=32, ge=1)
     """Random subsets of size N drawn (seeded) from the one large draw, averaged, for each N below the full draw."""
     aggregates: list[str] = ["min", "last", "prod", "mean"]
-    weighted_aggregate: str = "last"
+    weighted_aggregate: Annotated[str, registered("prmkit.engines.scoring:AGGREGATES")] = "last"
     """The aggregate whose scores weight the PRM-weighted majority vote."""
 
     @field_validator("aggregates")
@@ -54,19 +56,12 @@ class BestOfNSpec(Section):
             AGGREGATES.get(name)
         return value
 
-    @field_validator("weighted_aggregate")
-    @classmethod
-    def _known_one(cls, value: str) -> str:
-        from prmkit.engines.scoring import AGGREGATES
-
-        AGGREGATES.get(value)
-        return value
 
 
 class BenchRecipe(Section):
     seed: int = 0
     output_dir: str
-    benchmark: str
+    benchmark: Annotated[str, registered("prmkit.bench.runners:BENCHMARKS")]
     """processbench, prmbench or bestofn."""
     data: DataSpec
     prm: PRMSpec | None = None
@@ -79,13 +74,6 @@ class BenchRecipe(Section):
     prmbench: PRMBenchSpec = PRMBenchSpec()
     bestofn: BestOfNSpec = BestOfNSpec()
 
-    @field_validator("benchmark")
-    @classmethod
-    def _known_benchmark(cls, value: str) -> str:
-        from prmkit.bench.runners import BENCHMARKS
-
-        BENCHMARKS.get(value)
-        return value
 
     @model_validator(mode="after")
     def _source(self) -> "BenchRecipe":

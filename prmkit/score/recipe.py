@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from prmkit.recipe import Section
+from prmkit.recipe import Section, registered
 from prmkit.sections import VLLMOptions
 
 DEFAULT_VERIFY_TEMPLATE = (
@@ -48,7 +48,7 @@ class PRMSpec(Section):
     format: str = "auto"
     """auto (read the checkpoint's prmkit_prm.json), prmkit, qwen_prm, math_shepherd, rlhflow, skywork, implicit."""
     format_options: dict[str, Any] = {}
-    engine: str = "hf"
+    engine: Annotated[str, registered("prmkit.engines.scoring:SCORERS")] = "hf"
     """hf (discriminative PRM, one forward pass per solution), vllm (the pooling runner) or generative
     (an LLM verifies the steps)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -63,13 +63,6 @@ class PRMSpec(Section):
     generative: GenerativeSpec = GenerativeSpec()
     vllm: VLLMScorerOptions = VLLMScorerOptions()
 
-    @field_validator("engine")
-    @classmethod
-    def _known_engine(cls, value: str) -> str:
-        from prmkit.engines.scoring import SCORERS
-
-        SCORERS.get(value)
-        return value
 
     @field_validator("format")
     @classmethod

@@ -8,11 +8,11 @@ Methods are a mapping from a label to its options, so a run can compare several 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from prmkit.recipe import Section
+from prmkit.recipe import Section, registered
 from prmkit.score.recipe import PRMSpec
 from prmkit.sections import DataSpec, ModelSpec, PromptSpec, StepSpec
 
@@ -20,9 +20,9 @@ from prmkit.sections import DataSpec, ModelSpec, PromptSpec, StepSpec
 class MethodSpec(Section):
     """One search method and its options; each method reads only the options its docstring names."""
 
-    name: str | None = None
+    name: Annotated[str | None, registered("prmkit.search.methods:METHODS")] = None
     """best_of_n, weighted_majority, majority, beam, dvts or early_reject (default: the label)."""
-    aggregate: str = "last"
+    aggregate: Annotated[str, registered("prmkit.engines.scoring:AGGREGATES")] = "last"
     """Step scores -> one solution score, for ranking candidates and choosing the answer (min, last, prod, mean)."""
     select: Literal["best", "weighted_majority"] = "best"
     """Tree methods: the final answer is the best-scored finished candidate's, or the PRM-weighted vote."""
@@ -41,22 +41,7 @@ class MethodSpec(Section):
     """early_reject: never keep fewer per problem (default 2N/M on beam, so the step's top-N/M selection still
     has a choice; 1 on best_of_n)."""
 
-    @field_validator("aggregate")
-    @classmethod
-    def _known_aggregate(cls, value: str) -> str:
-        from prmkit.engines.scoring import AGGREGATES
 
-        AGGREGATES.get(value)
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _known_name(cls, value: str | None) -> str | None:
-        if value is not None:
-            from prmkit.search.methods import METHODS
-
-            METHODS.get(value)
-        return value
 
     def width(self, budget: int) -> int:
         """The beam width used at budget N: M, or N itself when N < M (so small budgets stay valid)."""

@@ -6,11 +6,11 @@ else to `transformers.TrainingArguments` unchanged, so the recipe stays the sing
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from prmkit.recipe import Section
+from prmkit.recipe import Section, registered
 from prmkit.sections import DataSpec, PromptSpec, StepSpec
 
 
@@ -131,7 +131,7 @@ class EvalSpec(Section):
 class TrainRecipe(Section):
     seed: int = 0
     output_dir: str
-    objective: str = "prm"
+    objective: Annotated[str, registered("prmkit.train.objectives:OBJECTIVES")] = "prm"
     """prm, implicit or sft."""
     data: DataSpec
     init: InitSpec
@@ -151,10 +151,3 @@ class TrainRecipe(Section):
     def _path_shorthand(cls, value: Any) -> Any:
         return {"model": value} if isinstance(value, str) else value
 
-    @field_validator("objective")
-    @classmethod
-    def _known_objective(cls, value: str) -> str:
-        from prmkit.train.objectives import OBJECTIVES
-
-        OBJECTIVES.get(value)
-        return value

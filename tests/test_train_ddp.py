@@ -20,6 +20,7 @@ import torch
 from prmkit.recipe import load_recipe
 from prmkit.train.command import fit
 from prmkit.train.recipe import TrainRecipe
+from prmkit.train.trainer import release_process_group
 
 f = fit(load_recipe(TrainRecipe, sys.argv[1]))
 model = f.trainer.model
@@ -31,6 +32,7 @@ rank = f.trainer.args.process_index
 out = {"rank": rank, "world": f.trainer.args.world_size, "digest": digest.hexdigest(), "losses": losses,
        "steps": f.trainer.state.global_step}
 open(os.path.join(sys.argv[2], f"rank{rank}.json"), "w").write(json.dumps(out))
+release_process_group()
 """
 
 

@@ -146,6 +146,19 @@ def fit(recipe: TrainRecipe, recipe_path: str | None = None) -> Fitted:
 
 
 def run(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
+    from prmkit.train.trainer import release_process_group
+
+    try:
+        result = _report(recipe, recipe_path)
+    except BaseException:
+        release_process_group(wait=False)  # a failed rank must not wait on the others at a barrier
+        raise
+    release_process_group()
+    return result
+
+
+def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
+    """Train, then (rank 0) evaluate, save the final checkpoint and write metrics.json."""
     from prmkit.train.checkpoint import metadata, save_final
 
     t_start = time.perf_counter()

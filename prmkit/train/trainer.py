@@ -42,6 +42,19 @@ def all_reduce_sum(value: int) -> int:
     return value
 
 
+def release_process_group(wait: bool = True) -> None:
+    """Wait for every rank (unless this one failed), then tear the process group down before exit.
+
+    Left to interpreter teardown, gloo's worker threads can be destroyed while still joinable, and the
+    C++ runtime aborts the rank ("terminate called without an active exception", SIGABRT) after a
+    run that succeeded.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if wait:
+            torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 class TrainClock(TrainerCallback):
     """Training wall time across resumes; stops (and saves) once `max_time_s` is spent.
 

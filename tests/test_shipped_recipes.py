@@ -15,7 +15,7 @@ RECIPES = sorted((Path(__file__).parents[1] / "recipes").rglob("*.yaml"))
 # which stage runs each shipped recipe (by file name)
 STAGE_OF = {
     "world": "world", "policy": "train", "prm": "train", "sample": "sample", "sample_train": "sample",
-    "annotate": "annotate", "search": "search",
+    "annotate": "annotate", "search": "search", "report": "report",
 }
 
 

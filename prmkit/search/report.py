@@ -68,21 +68,23 @@ def markdown_table(metrics: dict[str, Any]) -> str:
 
 
 def plot(metrics: dict[str, Any], path: Path) -> Path | None:
-    """Accuracy against generated tokens per problem (log scale), one line per method, points labelled N."""
+    """Accuracy (%) against generated tokens per problem (log scale), one line per method, points labelled N;
+    plain majority vote (no PRM) dashed in black, so every PRM-guided method is read against it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn = False
     for label, entry in metrics["methods"].items():
-        pts = sorted((b["generated_tokens_per_problem"], b["accuracy"], int(n))
+        pts = sorted((b["generated_tokens_per_problem"], 100 * b["accuracy"], int(n))
                      for n, b in entry["budgets"].items() if b["accuracy"] is not None)
         if not pts:
             continue
         xs, ys, ns = zip(*pts)
-        ax.plot(xs, ys, marker="o", label=label)
+        style = {"linestyle": "--", "color": "black", "zorder": 3} if entry.get("method") == "majority" else {}
+        ax.plot(xs, ys, marker="o", label=label, **style)
         for x, y, n in pts:
             ax.annotate(f"N={n}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
         drawn = True
@@ -91,10 +93,10 @@ def plot(metrics: dict[str, Any], path: Path) -> Path | None:
         return None
     ax.set_xscale("log", base=2)
     ax.set_xlabel("generated tokens per problem")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel("accuracy (%)")
     ax.set_title("PRM-guided search: accuracy against generated tokens")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -18,6 +18,7 @@ from prmkit.commands import Command, register, summary_of
 from prmkit.manifest import RunManifest
 from prmkit.report.headline import (
     MAJORITY_BENCH,
+    Comparison,
     MAJORITY_SEARCH,
     ORACLE_BENCH,
     bestofn_comparison,
@@ -70,6 +71,16 @@ def _guarded(stage: Stage | None, build: Callable[[dict[str, Any]], list[str]]) 
     return [*lines, ""]
 
 
+def _compare(stage: Stage | None, compare: Callable[[dict[str, Any]], Comparison | None]) -> Comparison | None:
+    """The stage's comparison with majority vote; None when it has none (or metrics of another layout)."""
+    if stage is None or not stage.ran:
+        return None
+    try:
+        return compare(stage.metrics)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 # --- headline -------------------------------------------------------------------------------------------
 
 
@@ -82,10 +93,7 @@ def headline(inputs: Inputs) -> list[str]:
         if not stage.ran:
             parts.append(f"**{label}:** no results ({stage.note}).")
             continue
-        try:
-            c = compare(stage.metrics)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            c = None
+        c = _compare(stage, compare)
         parts.append(f"**{label}:** " + (describe(c) if c else "no PRM-guided method and majority vote measured at "
                                                             "the same N in these results."))
     if not parts:
@@ -136,7 +144,8 @@ def policy_section(inputs: Inputs) -> list[str]:
         return [f"The test draw: {m['problems']} problems, {n} samples each; mean accuracy {pct(m.get('accuracy'))}, "
                 f"majority vote @{n} {pct(m.get('majority_accuracy'))}, pass@{n} {pct(m.get('pass_at_n'))}."]
 
-    return lines + _guarded(inputs.sample, build_sample)
+    body = lines[2:] + _guarded(inputs.sample, build_sample)
+    return lines[:2] + body if body else []
 
 
 def annotate_section(inputs: Inputs) -> list[str]:
@@ -164,7 +173,8 @@ def annotate_section(inputs: Inputs) -> list[str]:
                           "rollouts / sol.", "gen. tokens / sol.", "run"], rows, percent_cols={2, 3, 4, 5}), ""]
         if any(r[2] is None for r in rows):
             lines += ["_A row without accuracies: that run's data carried no truth to audit against._", ""]
-    return lines + [*missing, *([""] if missing else [])]
+    body = [*lines[2:], *missing, *([""] if missing else [])]
+    return lines[:2] + body if body else []
 
 
 def _table(header: list[str], rows: list[list[Any]], percent_cols: set[int]) -> str:
@@ -204,7 +214,8 @@ def processbench_section(inputs: Inputs) -> list[str]:
                 f"{pct(e.get('first_error_f1'))}, step F1 {pct(e.get('step_f1'))}, step accuracy "
                 f"{pct(e.get('step_accuracy'))}."]
 
-    return lines + _guarded(inputs.prm, build_prm)
+    body = lines[2:] + _guarded(inputs.prm, build_prm)
+    return lines[:2] + body if body else []
 
 
 def _f1_of(value: Any) -> float | None:
@@ -236,7 +247,8 @@ def bestofn_section(inputs: Inputs, out_dir: Path) -> list[str]:
                 markdown_table(["N", *order], [[str(n), *[table[n].get(x) for x in order]] for n in ns],
                                percent=True), "", f"![best-of-N accuracy against N]({BESTOFN_PNG})"]
 
-    return lines + _guarded(inputs.bestofn, build)
+    body = _guarded(inputs.bestofn, build)
+    return lines + body if body else []
 
 
 def search_section(inputs: Inputs, out_dir: Path) -> list[str]:
@@ -256,7 +268,8 @@ def search_section(inputs: Inputs, out_dir: Path) -> list[str]:
             out += ["", f"![search accuracy against generated tokens]({png.name})"]
         return out
 
-    return lines + _guarded(inputs.search, build)
+    body = _guarded(inputs.search, build)
+    return lines + body if body else []
 
 
 def _cell(budget: dict[str, Any] | None) -> str:
@@ -295,7 +308,7 @@ def run(recipe: ReportRecipe, recipe_path: str) -> dict[str, Any]:
     rows: dict[str, Any] = dict(counts)
     for stage, compare, label in ((inputs.bestofn, bestofn_comparison, "best-of-N"),
                                   (inputs.search, search_comparison, "search")):
-        c = compare(stage.metrics) if stage is not None and stage.ran else None
+        c = _compare(stage, compare)
         if c is not None:
             rows[f"{label} @N={c.n}: best PRM ({c.method}) vs majority"] = (
                 f"{pct(c.prm)} vs {pct(c.majority)} ({c.verdict})")

@@ -162,7 +162,7 @@ def test_headline_states_the_computed_win_over_majority_vote(chain, tmp_path):
     # search at N = 4: best_of_n 60% against majority 30%, inside the noise of 10 problems
     noise = 2 * ((0.6 * 0.4 + 0.3 * 0.7) / 10) ** 0.5
     assert "**Search:** PRM-guided selection was **above majority vote, but only within sampling noise**" in head
-    assert f"reached 60.0% against majority vote's 30.0%, **+30.0 points**" in head
+    assert "reached 60.0% against majority vote's 30.0%, **+30.0 points**" in head
     assert f"±{100 * noise:.1f} points" in head
     assert "some PRM-guided method was above majority vote only at N = 4" in head
     assert "the policy answers 54.0% greedy, 36.0% sampled (T = 0.7)" in head

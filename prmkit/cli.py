@@ -56,7 +56,7 @@ def _make_runner(command: Command):
             resolved = load_recipe(command.recipe, recipe, overrides or [])
             if dry_run:
                 plan = command.plan(resolved) if command.plan else {}
-                summary_table(f"prmkit {command.name} (dry run): {recipe}", {"recipe": "valid", **plan})
+                summary_table(f"prmkit {command.name} (dry run): {recipe}", {"recipe": "valid", **plan}, justify="left")
                 return
             rows = command.run(resolved, str(recipe))
             summary_table(f"prmkit {command.name}: done", rows)

@@ -52,11 +52,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[Any]:
         yield lambda n=1: prog.advance(task, n)
 
 
-def summary_table(title: str, rows: dict[str, Any]) -> None:
-    """A short two-column table of what a run produced."""
+def summary_table(title: str, rows: dict[str, Any], justify: str = "right") -> None:
+    """A short two-column table of what a run produced (values right-aligned; a dry run's plan: left)."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify=justify, overflow="fold")
     for key, value in rows.items():
         if isinstance(value, float):
             value = f"{value:.4g}"

@@ -24,12 +24,13 @@ from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
+from prmkit.data.plan import model_label, number, plan_data
 from prmkit.data.shards import ResumableWriter, select_shard
 from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section, registered
 from prmkit.records import Record
-from prmkit.sample.command import render_prompt
+from prmkit.sample.command import prompt_label, render_prompt
 from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
 
 
@@ -124,12 +125,36 @@ def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, in
     return select_shard(records, recipe.shard), counts
 
 
+WORST_CASE = {"mc": "k x (steps - 1)", "binary": "k x ceil(log2 steps)", "consensus": "k x (steps - 1)", "judge": "0"}
+"""Rollouts one solution may need, by method (what `worst_case_rollouts` computes), for plans without the data."""
+
+
 def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
-    records, counts = select_solutions(recipe)
-    worst = sum(worst_case_rollouts(recipe.method.name, len(r.steps), recipe.rollout.k) for r in records)
-    return {**counts, "method": recipe.method.name, "solutions to label": len(records),
-            "rollouts (worst case)": worst,
-            "max generated tokens": worst * recipe.rollout.max_new_tokens}
+    """Models, solutions, rollouts (worst case) and the generated-token upper bound (rollouts x max_new_tokens)."""
+    data = plan_data(recipe.solutions, recipe.shard)
+    r = recipe.rollout
+    rows: dict[str, Any] = {"method": recipe.method.name}
+    if recipe.method.name != "judge":
+        rows["policy"] = model_label(recipe.policy.model, recipe.policy.engine)
+        rows["prompt"] = prompt_label(recipe.prompt)
+    if recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
+        rows["judge"] = model_label(recipe.judge.model.model, recipe.judge.model.engine)
+    rows["solutions"] = data.label
+    rows["steps"] = recipe.steps.style + (f" (tag {recipe.steps.tag!r})" if recipe.steps.tag else "")
+    if data.readable:
+        records, counts = select_solutions(recipe)
+        worst = sum(worst_case_rollouts(recipe.method.name, len(x.steps), r.k) for x in records)
+        rows.update({**counts, "solutions to label": f"{len(records):,}", "rollouts (worst case)": f"{worst:,}",
+                     "max generated tokens (upper bound)": f"{worst * r.max_new_tokens:,}"})
+    else:
+        rule = WORST_CASE.get(recipe.method.name, "k per probed prefix")
+        rows.update({
+            "solutions to label": number(data.count),
+            "rollouts (worst case)": f"{rule} per solution, k = {r.k} (counted when the solutions exist)",
+            "max generated tokens (upper bound)": f"rollouts x max_new_tokens {r.max_new_tokens}",
+        })
+    rows["output"] = str(Path(recipe.output_dir) / "labels.jsonl")
+    return rows
 
 
 def _labelled(recipe: AnnotateRecipe, record: Record, ann: Any) -> Record:

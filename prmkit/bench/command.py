@@ -35,9 +35,57 @@ def run(recipe: BenchRecipe, recipe_path: str) -> dict[str, Any]:
 
 
 def _plan(recipe: BenchRecipe) -> dict[str, Any]:
-    source = f"{recipe.prm.model} ({recipe.prm.engine})" if recipe.prm else (recipe.predictions or "scores in data")
-    return {"benchmark": recipe.benchmark, "data": recipe.data.path, "source": source,
-            "output": str(Path(recipe.output_dir) / "report.md")}
+    """Benchmark, PRM (or predictions), data and counts; local data is counted, Hub data by known size; no model."""
+    from prmkit.data.plan import missing, number, plan_data, present
+    from prmkit.score.command import generation_bound, prm_label
+
+    data = plan_data(recipe.data)
+    rows: dict[str, Any] = {"benchmark": recipe.benchmark}
+    if recipe.prm is not None:
+        rows["prm"] = prm_label(recipe.prm)
+    elif recipe.predictions is not None:
+        absent = "" if present(recipe.predictions) else f" ({missing(recipe.predictions)})"
+        rows["predictions"] = recipe.predictions + absent
+    else:
+        rows["source"] = "scores in the data"
+    rows["data"] = data.label
+    count = _count(recipe, data)
+    if isinstance(count, dict):
+        rows.update({f"{name} records": number(n) for name, n in count.items()})
+        total = None if any(n is None for n in count.values()) else sum(count.values())
+    else:
+        rows["records"] = number(count)
+        total = count
+    if recipe.prm is not None:
+        rows["max generated tokens (upper bound)"] = generation_bound(recipe.prm, total)
+    rows["output"] = str(Path(recipe.output_dir) / "report.md")
+    return rows
+
+
+def _count(recipe: BenchRecipe, data: Any) -> int | dict[str, int | None] | None:
+    """Records the benchmark reads: per subset for ProcessBench, else one count (None: known at run time)."""
+    from prmkit.data.plan import hub_size
+
+    d = recipe.data
+    if recipe.benchmark == "processbench":
+        from prmkit.bench.runners.processbench import HUB_SUBSETS, load_subsets
+
+        if data.readable:
+            return {name: len(rs) for name, rs in load_subsets(d, recipe.processbench.subsets).items()}
+        if data.where != "hub":
+            return None
+        sizes = {name: hub_size(d.path, d.subset, name) for name in (recipe.processbench.subsets or HUB_SUBSETS)}
+        return {name: None if n is None else min(n, d.limit or n) for name, n in sizes.items()}
+    if not data.readable:
+        return data.count
+    if recipe.benchmark == "prmbench":
+        from prmkit.bench.runners.prmbench import data_files, read_samples
+
+        return len(read_samples(data_files(d.path, recipe.prmbench.files), d.limit))
+    from prmkit.data.layouts import load_records
+
+    return sum(1 for _ in load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit,
+                                       **d.options))
 
 
 register(Command(name="bench", help=summary_of(__doc__), recipe=BenchRecipe, run=run, plan=_plan))

@@ -17,6 +17,7 @@ from pydantic import Field
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
+from prmkit.data.plan import AT_RUN_TIME, model_label, number, plan_data
 from prmkit.data.shards import ResumableWriter, select_shard
 from prmkit.engines import SamplingParams
 from prmkit.errors import DataError, RecipeError
@@ -78,15 +79,32 @@ def load_problems(recipe: SampleRecipe) -> list[Record]:
     return select_shard(problems, recipe.shard)
 
 
+def prompt_label(spec: PromptSpec) -> str:
+    """How the plan shows a prompt: the template, and the chat template with its system prompt when on."""
+    text = f"template {spec.template!r}"
+    if spec.chat_template:
+        text += ", chat template" + (f", system prompt \"{spec.system}\"" if spec.system else "")
+    return text
+
+
 def _plan(recipe: SampleRecipe) -> dict[str, Any]:
-    problems = load_problems(recipe)
+    """Models, data, counts and the generated-token upper bound (problems x n x max_new_tokens); loads no model
+    and reads no Hub data."""
+    data = plan_data(recipe.data, recipe.shard)
+    problems = len(load_problems(recipe)) if data.readable else data.count
     s = recipe.sampling
+    per_problem = s.n * s.max_new_tokens
     return {
-        "policy": f"{recipe.policy.model} ({recipe.policy.engine})",
-        "data": recipe.data.path,
-        "problems": len(problems),
-        "samples": len(problems) * s.n,
-        "max generated tokens": len(problems) * s.n * s.max_new_tokens,
+        "policy": model_label(recipe.policy.model, recipe.policy.engine),
+        "prompt": prompt_label(recipe.prompt),
+        "data": data.label,
+        "problems": number(problems),
+        "samples": number(None if problems is None else problems * s.n,
+                          f"{s.n} per problem (problems {AT_RUN_TIME})"),
+        "max generated tokens (upper bound)": number(
+            None if problems is None else problems * per_problem,
+            f"{per_problem:,} per problem (n {s.n} x max_new_tokens {s.max_new_tokens})"),
+        "steps": recipe.steps.style + (f" (tag {recipe.steps.tag!r})" if recipe.steps.tag else ""),
         "output": str(Path(recipe.output_dir) / "samples.jsonl"),
     }
 

@@ -180,11 +180,40 @@ def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
     }
 
 
+def prm_label(spec: PRMSpec) -> str:
+    """How a plan names a PRM: model (engine, where it comes from) and the format it is read with."""
+    from prmkit.data.plan import model_label
+
+    fmt = "an LLM verifier" if spec.engine == "generative" else f"format {spec.format}"
+    return f"{model_label(spec.model, spec.engine)}, {fmt}"
+
+
+def generation_bound(spec: PRMSpec, solutions: int | None) -> str:
+    """Tokens a PRM generates: none for a discriminative one; k critiques x max_new_tokens per solution (twice
+    with BiPRM) for an LLM verifier."""
+    if spec.engine != "generative":
+        return "0 (a discriminative PRM scores, it generates nothing)"
+    per = spec.generative.k * spec.generative.max_new_tokens * (2 if spec.bidirectional else 1)
+    if solutions is None:
+        return f"{per:,} per solution (k {spec.generative.k} x max_new_tokens {spec.generative.max_new_tokens})"
+    return f"{solutions * per:,}"
+
+
 def _plan(recipe: ScoreRecipe) -> dict[str, Any]:
-    records = load_data(recipe.data, recipe.shard)
-    return {"prm": f"{recipe.prm.model} ({recipe.prm.engine}, format {recipe.prm.format})",
-            "data": recipe.data.path, "records": len(records), "steps": sum(len(r.steps) for r in records),
-            "output": str(Path(recipe.output_dir) / "scored.jsonl")}
+    from prmkit.data.plan import number, plan_data
+
+    data = plan_data(recipe.data, recipe.shard)
+    rows: dict[str, Any] = {"prm": prm_label(recipe.prm), "data": data.label}
+    if data.readable:
+        records = load_data(recipe.data, recipe.shard)
+        count: int | None = len(records)
+        rows.update({"records": f"{len(records):,}", "steps": f"{sum(len(r.steps) for r in records):,}"})
+    else:
+        count = data.count
+        rows["records"] = number(count)
+    rows["max generated tokens (upper bound)"] = generation_bound(recipe.prm, count)
+    rows["output"] = str(Path(recipe.output_dir) / "scored.jsonl")
+    return rows
 
 
 register(Command(name="score", help=summary_of(__doc__), recipe=ScoreRecipe, run=run, plan=_plan))

@@ -40,18 +40,43 @@ def record_id(problem_id: str, label: str, budget: int) -> str:
     return f"{problem_id}/{label}/n{budget}"
 
 
+def generated_bound(recipe: SearchRecipe) -> int:
+    """Upper bound on the tokens one problem generates over every method and budget: whole solutions
+    (N x max_new_tokens) for best_of_n, weighted_majority and majority; N candidates x max_steps x
+    step_max_tokens for the tree methods (beam, dvts, early_reject)."""
+    s = recipe.sampling
+    total = 0
+    for spec in recipe.methods.values():
+        whole = spec.name in ("best_of_n", "weighted_majority", "majority")
+        per_candidate = s.max_new_tokens if whole else s.max_steps * s.step_max_tokens
+        total += sum(n * per_candidate for n in recipe.budgets)
+    return total
+
+
 def _plan(recipe: SearchRecipe) -> dict[str, Any]:
+    """Policy, PRM, problems, methods x budgets and the generated-token upper bound; no model, no network."""
+    from prmkit.data.plan import AT_RUN_TIME, model_label, number, plan_data
+    from prmkit.sample.command import prompt_label
+    from prmkit.score.command import prm_label
+
     if recipe.merge_from:
         return {"merge": ", ".join(recipe.merge_from), "output": str(Path(recipe.output_dir) / RESULTS)}
-    problems = load_problems(recipe)
+    data = plan_data(recipe.data, recipe.shard)
+    problems = len(load_problems(recipe)) if data.readable else data.count
     runs = len(recipe.methods) * len(recipe.budgets)
+    per_problem = generated_bound(recipe)
     return {
-        "policy": f"{recipe.policy.model} ({recipe.policy.engine})",
-        "prm": f"{recipe.prm.model} ({recipe.prm.engine}, format {recipe.prm.format})",
-        "problems": len(problems),
-        "methods": ", ".join(f"{k} ({v.name})" for k, v in recipe.methods.items()),
+        "policy": model_label(recipe.policy.model, recipe.policy.engine),
+        "prompt": prompt_label(recipe.prompt),
+        "prm": prm_label(recipe.prm),
+        "data": data.label,
+        "problems": number(problems),
+        "methods": ", ".join(k if k == v.name else f"{k} ({v.name})" for k, v in recipe.methods.items()),
         "budgets (N)": ", ".join(map(str, recipe.budgets)),
-        "results": len(problems) * runs,
+        "results": number(None if problems is None else problems * runs, f"{runs} per problem"),
+        "max generated tokens (upper bound)": number(
+            None if problems is None else problems * per_problem,
+            f"{per_problem:,} per problem (problems {AT_RUN_TIME})"),
         "output": str(Path(recipe.output_dir) / RESULTS),
     }
 

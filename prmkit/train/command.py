@@ -264,15 +264,48 @@ def policy_accuracy(recipe: TrainRecipe, checkpoint: Path, records: list[Record]
 
 
 def _plan(recipe: TrainRecipe) -> dict[str, Any]:
+    """Init model, data, the training setup and the eval generation bound; no model, no network."""
+    from prmkit.data.plan import model_label, number, plan_data
     from prmkit.train.objectives import make_objective
 
     make_objective(recipe)
-    init = recipe.init.model or f"tiny {recipe.init.tiny.arch} (hidden {recipe.init.tiny.hidden_size}, " \
-                                f"{recipe.init.tiny.num_layers} layers)"
+    if recipe.init.model is not None:
+        init = model_label(recipe.init.model)
+    else:
+        tiny = recipe.init.tiny
+        init = f"tiny {tiny.arch} made from scratch (hidden {tiny.hidden_size}, {tiny.num_layers} layers)"
+    data = plan_data(recipe.data)
+    records = len(read_data(recipe.data)) if data.readable else data.count
     t = recipe.training
-    return {"objective": recipe.objective, "init": init, "data": recipe.data.path,
-            "epochs" if t.max_steps <= 0 else "max steps": t.epochs if t.max_steps <= 0 else t.max_steps,
-            "time budget (s)": t.max_time_s or "-", "output": str(Path(recipe.output_dir) / "final")}
+    rows: dict[str, Any] = {"objective": recipe.objective, "init": init, "data": data.label,
+                            "training records": number(records)}
+    if recipe.objective == "prm":
+        p = recipe.prm
+        rows["prm"] = (f"head {p.head}, step separator {p.step_separator!r}, labels {p.label_type}"
+                       + (", chat template" if p.chat_template else "")
+                       + (", last step only" if p.last_step_only else ""))
+    if recipe.eval.data is not None:
+        rows["eval data"] = plan_data(recipe.eval.data).label
+    elif recipe.eval.holdout:
+        rows["eval data"] = f"the last {recipe.eval.holdout} training records"
+    rows["epochs" if t.max_steps <= 0 else "max steps"] = t.epochs if t.max_steps <= 0 else t.max_steps
+    rows["batch"] = (f"{t.batch_size} x grad_accum {t.grad_accum} = {t.batch_size * t.grad_accum} sequences "
+                     "per optimizer step and device")
+    rows["learning rate"] = f"{t.learning_rate:g} ({t.lr_scheduler}, warmup {t.warmup_ratio:g})"
+    rows["max length"] = recipe.max_length
+    rows["precision"] = {"auto": "bf16 where the GPU has it", True: "bf16", False: "fp32"}[t.bf16]
+    rows["gradient checkpointing"] = "on" if t.gradient_checkpointing else "off"
+    rows["lora"] = f"r {recipe.lora.r}, alpha {recipe.lora.alpha}" if recipe.lora else "off (full fine-tune)"
+    rows["time budget (s)"] = t.max_time_s or "-"
+    e = recipe.eval
+    if recipe.objective == "sft" and e.task and (e.data is not None or e.holdout):
+        rows["max generated tokens (upper bound)"] = (
+            f"{e.problems * len(e.temperatures) * e.max_new_tokens:,} (eval: {e.problems} problems x "
+            f"{len(e.temperatures)} temperatures x {e.max_new_tokens})")
+    else:
+        rows["max generated tokens (upper bound)"] = "0 (training generates nothing)"
+    rows["output"] = str(Path(recipe.output_dir) / "final")
+    return rows
 
 
 register(Command(name="train", help=summary_of(__doc__), recipe=TrainRecipe, run=run, plan=_plan))

@@ -63,6 +63,19 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def recipe_changes(old: dict[str, Any], recipe: BaseModel, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """Dotted keys where a saved recipe (`old`, as loaded from recipe.yaml) and `recipe` differ, shown as
+    `key (old -> new)`, sorted; keys in `ignore` and under them do not count."""
+    flat_old, flat_new = _flatten(old), _flatten(recipe.model_dump(mode="json"))
+
+    def ignored(key: str) -> bool:
+        return any(key == k or key.startswith(k + ".") for k in ignore)
+
+    changed = sorted(k for k in set(flat_old) | set(flat_new)
+                     if flat_old.get(k) != flat_new.get(k) and not ignored(k))
+    return [f"{k} ({flat_old.get(k)!r} -> {flat_new.get(k)!r})" for k in changed]
+
+
 def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str]) -> None:
     """Refuse to resume into an output folder written by a different recipe: its records would be mixed
     with (or silently stand for) another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
@@ -70,15 +83,13 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
     if not old_path.exists() or not any(p.stat().st_size for p in out_dir.glob("*.jsonl")):
         return  # nothing produced yet (e.g. a run that failed at start): a corrected recipe may take over
     try:
-        old = _flatten(yaml.safe_load(old_path.read_text(encoding="utf-8")) or {})
+        old = yaml.safe_load(old_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         return
-    new = _flatten(recipe.model_dump(mode="json"))
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in resume_safe)
+    changed = recipe_changes(old, recipe, resume_safe)
     if changed:
-        shown = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in changed[:5])
         raise RecipeError(
-            f"{out_dir} holds a run of a different recipe: {shown}; "
+            f"{out_dir} holds a run of a different recipe: {', '.join(changed[:5])}; "
             "use another output_dir, or delete that folder to start afresh"
         )
 

@@ -187,3 +187,219 @@ def test_annotate_cli_with_a_real_tiny_model_resumes(tmp_path):
     res = subprocess.run([sys.executable, "-m", "prmkit", "annotate", str(cfg)], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out" / "labels.jsonl").read_bytes() == whole
+
+
+# --------------------------------------------------------------------------- omega: OmegaPRM's tree search
+
+from prmkit.annotate.methods.omega import OmegaOptions, ProblemTree, drive, q_value, u_value  # noqa: E402
+from prmkit.annotate.rollouts import Rollout  # noqa: E402
+from prmkit.errors import DataError  # noqa: E402
+
+
+def test_omega_selection_formula_on_hand_computed_numbers():
+    # Q = alpha^(1-MC) * beta^(len/L), U = c_puct * sqrt(sum N) / (1 + N), paper defaults
+    assert q_value(0.5, 100, 0.5, 0.9, 500) == pytest.approx(0.707107 * 0.979148, abs=1e-5)
+    assert q_value(1.0, 0, 0.5, 0.9, 500) == 1.0
+    assert u_value(0.125, 2, 2) == pytest.approx(0.058926, abs=1e-6)
+    assert u_value(0.125, 0, 0) == 0.0
+    wrong = Record(id="w", problem="p", steps=["a", "b", "c"], reference="1", correct=False)
+    tree = ProblemTree([(wrong, 100)], OmegaOptions(k=4))
+    tree.nodes[()].mc, tree.nodes[()].visits = 0.5, 2
+    tree.nodes[("a",)] = type(tree.nodes[()])(("a",), 0.25)
+    tree._add_candidate(("a",), Rollout(["x", "y"], False, 50))
+    root_cand, a_cand = tree.pool
+    # root pair: 0.5^0.5 * 0.9^0.2 + 0.125 * sqrt(2) / 3 = 0.692362 + 0.058926
+    assert tree.score(root_cand, 2) == pytest.approx(0.751288, abs=1e-5)
+    # the pair of state ("a",): 0.5^0.75 * 0.9^0.1 + 0.125 * sqrt(2) / 1 = 0.588372 + 0.176777
+    assert tree.score(a_cand, 2) == pytest.approx(0.765149, abs=1e-5)
+    assert tree.select() is a_cand
+    tree.nodes[("a",)].visits = 3  # U(a) = 0.125 * sqrt(5) / 4 = 0.069877; root: 0.125 * sqrt(5) / 3 = 0.093169
+    assert tree.select() is root_cand
+
+
+def planted_world(first_error: int = 5, n: int = 8):
+    """A wrong solution whose step `first_error` is the first bad one, and a deterministic rollout function:
+    a prefix free of bad steps gets one right and one wrong (reusable) rollout, a bad prefix only wrong ones."""
+    steps = [f"s{i}" if i < first_error else f"bad{i}" for i in range(n)]
+    wrong = Record(id="sol", problem="p", steps=steps, reference="1", correct=False)
+    probes: list[tuple[str, ...]] = []
+
+    def sample(prefix):
+        probes.append(prefix)
+        if any(s.startswith("bad") for s in prefix):
+            return [Rollout(["junk"], False, 3), Rollout(["junk"], False, 3)]
+        return [Rollout(["The answer is 1."], True, 4), Rollout([f"bad-after-{len(prefix)}", "more"], False, 5)]
+
+    return wrong, sample, probes
+
+
+def test_omega_binary_search_finds_a_planted_first_error():
+    wrong, sample, probes = planted_world(first_error=5, n=8)
+    tree = drive(ProblemTree([(wrong, 40)], OmegaOptions(k=2, max_searches=1)), sample)
+    (path,) = tree.paths
+    assert path.first_error == 5 and path.source is wrong and len(probes) == 3  # ceil(log2 8) probes
+    hard, soft = tree.labels(path)
+    assert hard == [1.0] * 5 + [0.0] * 3
+    assert soft == [0.5] * 5 + [0.0] * 3 and all((s > 0) == (h == 1.0) for s, h in zip(soft, hard))
+    assert path.cost.rollouts == 3 * 2 and path.cost.generated_tokens == sum(
+        sum(r.tokens for r in sample(p)) for p in probes[:3])
+    # the rollouts reused as candidates: wrong ones of the good probes, from their states
+    assert {c.state for c in tree.pool} == {p for p in probes[:3] if not any(s.startswith("bad") for s in p)}
+
+
+def test_omega_reused_rollouts_are_searched_and_labelled():
+    wrong, sample, _ = planted_world(first_error=3, n=6)
+    tree = drive(ProblemTree([(wrong, 40)], OmegaOptions(k=2, max_searches=50)), sample)
+    assert not tree.pool and len(tree.paths) > 1  # the search ran until no candidate was left
+    for path in tree.paths:
+        truth = next(i for i, s in enumerate(path.steps) if s.startswith("bad"))
+        assert path.first_error == truth, path.steps
+        hard, soft = tree.labels(path)
+        assert hard == [1.0] * truth + [0.0] * (len(path.steps) - truth)
+        assert [s > 0 for s in soft] == [h == 1.0 for h in hard]
+    assert len({p.steps for p in tree.paths}) == len(tree.paths)  # each path searched once
+
+
+def test_omega_respects_its_budgets():
+    wrong, sample, probes = planted_world(first_error=6, n=16)
+    tree = drive(ProblemTree([(wrong, 40)], OmegaOptions(k=2, max_searches=3)), sample)
+    assert sum(p.searched for p in tree.paths) == 3
+    for cap in (8, 9, 13):
+        probes.clear()
+        tree = drive(ProblemTree([(wrong, 40)], OmegaOptions(k=2, max_searches=100, max_rollouts=cap)), sample)
+        assert tree.rollouts == 2 * len(probes) <= cap
+        assert tree.rollouts + 2 * 4 > cap or not tree.pool  # it stopped only when the next search might not fit
+
+
+def world_solutions(n_problems: int = 6) -> list[Record]:
+    """Per problem: the reference solution and two wrong ones (an arithmetic slip at different steps)."""
+    out = []
+    for p in TASK.make_problems(n_problems, seed=5):
+        ref = TASK.reference_solution(p)
+        variants = [ref]
+        for j in (0, len(ref) - 2):
+            a, rest = ref[j].rsplit("= ", 1)
+            variants.append(ref[:j] + [f"{a}= {int(rest) + 1}"] + ref[j + 1 : -1] + [f"The answer is {p.answer + 1}."])
+        for s, steps in enumerate(variants):
+            rec = TASK.to_record(p, steps)
+            rec.id, rec.meta["problem_id"] = f"{p.id}/s{s}", p.id
+            out.append(rec)
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_omega_records_are_well_formed_and_match_the_truth_with_an_oracle(tmp_path, oracle):
+    records = world_solutions()
+    data = write(tmp_path / "sol.jsonl", records)
+    run(recipe(tmp_path, data, "omega", chunk_size=5), "r.yaml")
+    out = read_jsonl(tmp_path / "omega" / "labels.jsonl")
+    assert len({o["id"] for o in out}) == len(out) == len(records)  # the oracle's rollouts add no new branch
+    for o in out:
+        ann = o["meta"]["annotation"]
+        assert len(o["labels"]) == len(o["steps"]) == len(ann["soft"]) == len(ann["hard"])
+        assert o["labels"] == ann["hard"]
+        assert [s > 0 for s in ann["soft"]] == [h == 1.0 for h in ann["hard"]]
+        assert ann["first_error"] == o["meta"]["first_error"]
+        assert ann["method"] == "omega" and ann["paths"] == 3 and ann["problem_id"] == o["meta"]["problem_id"]
+    metrics = json.loads((tmp_path / "omega" / "metrics.json").read_text())
+    assert metrics["audit"]["labels"]["step_accuracy"] == 1.0 and metrics["audit"]["labels"]["first_error_f1"] == 1.0
+    assert metrics["cost"]["rollouts"] == sum(o["meta"]["annotation"]["rollouts"] for o in out) > 0
+
+
+def test_omega_new_paths_get_the_truth_and_the_cap(tmp_path, monkeypatch):
+    class Sloppy(OraclePolicy):
+        """From a right prefix: even samples finish right, odd ones write the next step right and then a wrong
+        answer (new wrong branches to reuse); from a wrong prefix, a wrong answer."""
+
+        def generate(self, prompts, params, progress=None):
+            out = []
+            for prompt in prompts:
+                head, _, rest = prompt.partition("\n")
+                problem = TASK.parse_problem(head)
+                steps = [s for s in rest.split("\n") if s]
+                good = TASK.check(problem, steps).first_error == -1
+                ref = TASK.reference_solution(problem)
+                row = []
+                for j in range(params.n):
+                    if good and j % 2 == 0:
+                        text = "\n".join(ref[len(steps):])
+                    elif good and len(steps) < len(problem.ops):
+                        text = ref[len(steps)] + "\nThe answer is 0."
+                    else:
+                        text = "The answer is 0."
+                    row.append(Completion(text, "eos", len(text)))
+                out.append(row)
+            return out
+
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: Sloppy())
+    records = world_solutions(3)
+    data = write(tmp_path / "sol.jsonl", records)
+    run(recipe(tmp_path, data, "omega", max_rollouts_per_problem=20), "r.yaml")
+    out = read_jsonl(tmp_path / "omega" / "labels.jsonl")
+    new = [o for o in out if "/omega" in o["id"]]
+    assert new and all(o["meta"]["true_labels"] is not None and o["meta"]["derived_from"] for o in new)
+    per_problem: dict[str, int] = {}
+    for o in out:
+        per_problem[o["meta"]["problem_id"]] = per_problem.get(o["meta"]["problem_id"], 0) + o["meta"]["annotation"]["rollouts"]
+    assert max(per_problem.values()) <= 20
+    metrics = json.loads((tmp_path / "omega" / "metrics.json").read_text())
+    assert metrics["audit"]["labels"]["solutions"] == len(out)  # every path, new ones included, is audited
+    assert metrics["audit"]["labels"]["step_accuracy"] == 1.0  # "any rollout right" is the truth in this world
+
+
+def test_omega_resumes_to_the_same_records(tmp_path, oracle):
+    data = write(tmp_path / "sol.jsonl", world_solutions())
+    r = recipe(tmp_path, data, "omega", chunk_size=4)
+    run(r, "r.yaml")
+    whole = (tmp_path / "omega" / "labels.jsonl").read_bytes()
+    lines = whole.splitlines(keepends=True)
+    (tmp_path / "omega" / "labels.jsonl").write_bytes(b"".join(lines[:7]) + lines[7][:30])  # killed mid-problem
+    (tmp_path / "omega" / "labels.jsonl.complete").unlink()
+    calls = len(oracle.calls)
+    run(r, "r.yaml")
+    assert (tmp_path / "omega" / "labels.jsonl").read_bytes() == whole
+    assert len(oracle.calls) > calls
+    calls = len(oracle.calls)
+    run(r, "r.yaml")  # finished: nothing is rolled out again
+    assert len(oracle.calls) == calls and (tmp_path / "omega" / "labels.jsonl").read_bytes() == whole
+
+
+# --------------------------------------------------------------------------- shards and their merge
+
+
+@pytest.mark.parametrize("method", ["binary", "omega"])
+def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, oracle, method):
+    data = write(tmp_path / "sol.jsonl", world_solutions())
+
+    def r(name, **extra):
+        return AnnotateRecipe.model_validate({
+            "output_dir": str(tmp_path / name), "solutions": {"path": str(data)}, "policy": {"model": "oracle"},
+            "rollout": {"k": 3}, "steps": {"style": "lines"}, "method": {"name": method}, "chunk_size": 4, **extra})
+
+    run(r("all"), "r.yaml")
+    for i in range(3):
+        run(r(f"s{i}", shard=f"{i}/3"), "r.yaml")
+    shards = [str(tmp_path / f"s{i}") for i in range(3)]
+    parts = [{o["meta"]["problem_id"] for o in read_jsonl(Path(s) / "labels.jsonl")} for s in shards]
+    if method == "omega":  # whole problems per shard
+        assert sum(len(p) for p in parts) == len(set().union(*parts)) == 6
+    run(r("merged", merge_from=shards), "r.yaml")
+    assert (tmp_path / "merged" / "labels.jsonl").read_bytes() == (tmp_path / "all" / "labels.jsonl").read_bytes()
+    merged = json.loads((tmp_path / "merged" / "metrics.json").read_text())
+    whole = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert merged["cost"] == whole["cost"] and merged["audit"] == whole["audit"]
+
+    with pytest.raises(DataError, match="lacks shard 2/3"):
+        run(r("m2", merge_from=shards[:2]), "r.yaml")
+    with pytest.raises(DataError, match="in two shards"):
+        run(r("m3", merge_from=shards + shards[:1]), "r.yaml")
+    run(r("other", shard="2/3", rollout={"k": 4}), "r.yaml")
+    with pytest.raises(DataError, match=r"different recipe: rollout.k \(4 -> 3\)"):
+        run(r("m4", merge_from=shards[:2] + [str(tmp_path / "other")]), "r.yaml")
+    (tmp_path / "s1" / "labels.jsonl.complete").unlink()  # as if that shard had been killed
+    with pytest.raises(DataError, match="s1/labels.jsonl: incomplete shard"):
+        run(r("m5", merge_from=shards), "r.yaml")
+    assert not (tmp_path / "m5" / "labels.jsonl").exists()  # nothing written before every check passed

@@ -1,9 +1,12 @@
-"""`prmkit annotate RECIPE`: automatic step labels for solutions (mc, binary, judge, consensus), resumable and audited.
+"""`prmkit annotate RECIPE`: automatic step labels for solutions (mc, binary, omega, judge, consensus), resumable and audited.
 
 Reads solutions (e.g. `prmkit sample`'s samples.jsonl, or any step-split layout with references), labels
 their steps with the chosen method, and writes `labels.jsonl` (prmkit records with `labels`; soft MC
 estimates in `meta.annotation.soft`), `rejected.jsonl` (consensus rejections), and `metrics.json` with
 the compute spent (rollouts, generated tokens, wall time) and, where the truth is known, the label audit.
+`omega` (OmegaPRM's tree search) labels whole problems: its records are the paths it explored (see
+prmkit/annotate/methods/omega.py). `shard=i/n` labels one deterministic share of the solutions (whole
+problems for omega); `merge_from=[dirs]` joins finished shard runs into output_dir, each record once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.plan import model_label, number, plan_data
-from prmkit.data.shards import ResumableWriter, select_shard
+from prmkit.data.shards import ResumableWriter, merge_shards, select_shard
 from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section, registered
@@ -41,9 +44,9 @@ class RolloutSpec(SamplingSpec):
 
 class MethodSpec(Section):
     name: Annotated[str, registered("prmkit.annotate.methods:METHODS")] = "binary"
-    """mc, binary, judge or consensus."""
+    """mc, binary, omega, judge or consensus."""
     label_type: Literal["hard", "soft"] = "hard"
-    """For mc: which labels go into `labels` (both are kept in meta)."""
+    """For mc and omega: which labels go into `labels` (both are kept in meta)."""
     consensus_base: Literal["mc", "binary"] = "mc"
 
 
@@ -54,6 +57,23 @@ class JudgeSpec(Section):
     k: int = Field(default=1, ge=1)
     temperature: float = 0.0
     max_new_tokens: int = Field(default=256, ge=1)
+
+
+class OmegaSpec(Section):
+    """OmegaPRM's tree search (method.name omega); defaults are the paper's. k is rollout.k (the paper: 8)."""
+
+    c_puct: float = Field(default=0.125, ge=0.0)
+    """Exploration weight of U(s) = c_puct * sqrt(sum N) / (1 + N(s))."""
+    alpha: float = Field(default=0.5, gt=0.0, le=1.0)
+    """Q(s, r) = alpha^(1 - MC(s)) * beta^(len(r) / L): prefers states whose MC is high but below 1."""
+    beta: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Length discount of Q: prefers short rollouts."""
+    length_penalty: float = Field(default=500.0, gt=0.0)
+    """L, in the policy's tokens."""
+    length_scale: float = Field(default=1.0, gt=0.0)
+    """Multiplies L: e.g. 0.2 for the character-level world, whose solutions are ~100 tokens, not hundreds."""
+    max_searches: int = Field(default=100, ge=1)
+    """Binary searches per problem (the paper's search limit); max_rollouts_per_problem also bounds it."""
 
 
 class PrefilterSpec(Section):
@@ -71,11 +91,19 @@ class AnnotateRecipe(Section):
     steps: StepSpec = StepSpec()
     method: MethodSpec = MethodSpec()
     judge: JudgeSpec | None = None
+    omega: OmegaSpec = OmegaSpec()
     prefilter: PrefilterSpec = PrefilterSpec()
     max_rollouts_per_problem: int | None = Field(default=None, ge=1)
-    """Cap: a problem's solutions past this many rollouts (worst case for the method) are skipped."""
+    """Cap: a problem's solutions past this many rollouts (worst case for the method) are skipped; for omega,
+    the problem's rollout budget (no search starts that could exceed it)."""
+    task: Annotated[str, registered("prmkit.tasks:TASKS")] | None = None
+    """An embedded world with an exact checker (e.g. arithmetic): omega's new paths get `meta.true_labels`."""
     shard: str | None = None
+    """`i/n`: label solutions k with k mod n == i (omega: problems); `merge_from` joins the shards."""
     chunk_size: int = Field(default=32, ge=1)
+    """Solutions labelled together (omega: whole problems, until the chunk holds this many solutions)."""
+    merge_from: list[str] | None = None
+    """Output folders of finished shard runs of this recipe: join their records into output_dir; no rollouts."""
 
 
 RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype",
@@ -87,7 +115,7 @@ def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
 
     if method == "binary":
         return k * max(1, math.ceil(math.log2(max(n_steps, 1))))
-    if method == "judge":
+    if method in ("judge", "omega"):  # omega: a per-problem budget, enforced by the search itself
         return 0
     return k * max(n_steps - 1, 0)
 
@@ -122,7 +150,63 @@ def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, in
         records = kept
     for i, r in enumerate(records):
         r.meta["item"] = i
+    if per_problem(recipe):
+        groups = problem_groups(records)
+        return [r for pid in select_shard(list(groups), recipe.shard) for r in groups[pid]], counts
     return select_shard(records, recipe.shard), counts
+
+
+def per_problem(recipe: AnnotateRecipe) -> bool:
+    """Methods that label whole problems (omega) rather than each solution on its own."""
+    return bool(getattr(METHODS.get(recipe.method.name), "per_problem", False))
+
+
+def problem_groups(records: list[Record]) -> dict[str, list[Record]]:
+    """Solutions grouped by problem (meta.problem_id, else the problem text), in order of first appearance."""
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        groups.setdefault(str(r.meta.get("problem_id", r.problem)), []).append(r)
+    return groups
+
+
+def _chunks(recipe: AnnotateRecipe, records: list[Record]) -> list[list[Record]]:
+    """Units of work and of resumption: chunk_size solutions; for per-problem methods whole problems."""
+    size = recipe.chunk_size
+    if not per_problem(recipe):
+        return [records[k : k + size] for k in range(0, len(records), size)]
+    chunks: list[list[Record]] = [[]]
+    for group in problem_groups(records).values():
+        if len(chunks[-1]) >= size:
+            chunks.append([])
+        chunks[-1].extend(group)
+    return [c for c in chunks if c]
+
+
+def _problems_done(path: Path) -> set[str]:
+    """Problems whose records (a per-problem method's paths) are all on disk: their count is the one written."""
+    written: dict[str, int] = defaultdict(int)
+    expected: dict[str, int] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            ann = json.loads(line).get("meta", {}).get("annotation", {})
+            if "problem_id" in ann and "paths" in ann:
+                written[ann["problem_id"]] += 1
+                expected[ann["problem_id"]] = ann["paths"]
+    return {pid for pid, n in written.items() if n == expected[pid]}
+
+
+def _omega_bound(recipe: AnnotateRecipe, records: list[Record]) -> str:
+    """omega's rollout bound: per problem max_searches x k x ceil(log2 steps), or the rollout cap if lower."""
+    from prmkit.annotate.methods.omega import probes_needed
+
+    longest = max((len(x.steps) for x in records), default=2)
+    per = recipe.omega.max_searches * recipe.rollout.k * probes_needed(max(longest, 2))
+    if recipe.max_rollouts_per_problem is not None:
+        per = min(per, recipe.max_rollouts_per_problem)
+    problems = len(problem_groups(records))
+    return f"{per * problems:,} ({problems:,} problems x {per:,})"
 
 
 WORST_CASE = {"mc": "k x (steps - 1)", "binary": "k x ceil(log2 steps)", "consensus": "k x (steps - 1)", "judge": "0"}
@@ -131,6 +215,8 @@ WORST_CASE = {"mc": "k x (steps - 1)", "binary": "k x ceil(log2 steps)", "consen
 
 def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
     """Models, solutions, rollouts (worst case) and the generated-token upper bound (rollouts x max_new_tokens)."""
+    if recipe.merge_from:
+        return {"merge": ", ".join(recipe.merge_from), "output": str(Path(recipe.output_dir) / "labels.jsonl")}
     data = plan_data(recipe.solutions, recipe.shard)
     r = recipe.rollout
     rows: dict[str, Any] = {"method": recipe.method.name}
@@ -146,6 +232,9 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
         worst = sum(worst_case_rollouts(recipe.method.name, len(x.steps), r.k) for x in records)
         rows.update({**counts, "solutions to label": f"{len(records):,}", "rollouts (worst case)": f"{worst:,}",
                      "max generated tokens (upper bound)": f"{worst * r.max_new_tokens:,}"})
+        if recipe.method.name == "omega":
+            rows["rollouts (worst case)"] = _omega_bound(recipe, records)
+            rows["max generated tokens (upper bound)"] = "rollouts x max_new_tokens"
     else:
         rule = WORST_CASE.get(recipe.method.name, "k per probed prefix")
         rows.update({
@@ -169,6 +258,8 @@ def _labelled(recipe: AnnotateRecipe, record: Record, ann: Any) -> Record:
 
 
 def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
+    if recipe.merge_from:
+        return merge(recipe, recipe_path)
     if recipe.method.name in ("judge", "consensus") and recipe.judge is None:
         raise RecipeError(f"method.name {recipe.method.name!r} needs a `judge:` section (the judge model)")
     out_dir = Path(recipe.output_dir)
@@ -177,9 +268,12 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     kept_writer = ResumableWriter(out_dir / "labels.jsonl")
     rejected_writer = ResumableWriter(out_dir / "rejected.jsonl")
     done = kept_writer.done_ids | rejected_writer.done_ids
-    chunks = [(k // recipe.chunk_size, records[k : k + recipe.chunk_size])
-              for k in range(0, len(records), recipe.chunk_size)]
-    todo = [(i, c) for i, c in chunks if any(r.id not in done for r in c)]
+    chunks = list(enumerate(_chunks(recipe, records)))
+    if per_problem(recipe):
+        finished = _problems_done(out_dir / "labels.jsonl")
+        todo = [(i, c) for i, c in chunks if any(pid not in finished for pid in problem_groups(c))]
+    else:
+        todo = [(i, c) for i, c in chunks if any(r.id not in done for r in c)]
     t0 = time.perf_counter()
     sampler = judge_sampler = None
     if todo and recipe.method.name != "judge":
@@ -190,14 +284,17 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     runner = RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag,
                            recipe.rollout.k, render_prompt) if sampler is not None else None
     context = SimpleNamespace(judge=recipe.judge, judge_sampler=judge_sampler,
-                              consensus_base=recipe.method.consensus_base)
+                              consensus_base=recipe.method.consensus_base, omega=recipe.omega,
+                              max_rollouts_per_problem=recipe.max_rollouts_per_problem,
+                              task=_task(recipe, records))
     method = METHODS.get(recipe.method.name)
     resumed = len(done)
     with kept_writer, rejected_writer, progress_bar(f"annotating ({recipe.method.name})", len(records)) as advance:
         advance(len(records) - sum(len(c) for _, c in todo))
         for index, chunk in todo:
             annotations = method(chunk, runner, recipe.seed * 1_000_003 + index, context)
-            for record, ann in zip(chunk, annotations):
+            pairs = annotations if per_problem(recipe) else zip(chunk, annotations)
+            for record, ann in pairs:
                 if record.id in done:
                     continue
                 (kept_writer if ann.kept else rejected_writer).write(_labelled(recipe, record, ann))
@@ -218,11 +315,48 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     rows: dict[str, Any] = {"method": recipe.method.name, **counts, "labelled": metrics["labelled"],
                             "rejected": metrics["rejected"], "rollouts": metrics["cost"]["rollouts"],
                             "generated tokens / solution": metrics["cost"]["generated_tokens_per_solution"]}
+    rows.update(_audit_rows(metrics))
+    rows["output"] = str(out_dir / "labels.jsonl")
+    return rows
+
+
+def _task(recipe: AnnotateRecipe, records: list[Record]) -> Any:
+    """The embedded world that checks new solutions: the recipe's `task:`, else the one the records name."""
+    from prmkit.tasks import TASKS, get_task
+
+    name = recipe.task or next((r.meta.get("task") for r in records if r.meta.get("task") in TASKS), None)
+    return get_task(name) if name else None
+
+
+def merge(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
+    """Join finished shard runs of this recipe (merge_from) into output_dir: each record exactly once, in the
+    order an unsharded run writes them (input order; omega's paths after their problem's), then the metrics."""
+    out_dir = Path(recipe.output_dir)
+    manifest = RunManifest(out_dir, "annotate", recipe, recipe_path, resume_safe=RESUME_SAFE)
+
+    def order(d: dict[str, Any]) -> tuple[int, int]:
+        meta = d.get("meta", {})
+        return (meta.get("item", 1 << 62), meta.get("annotation", {}).get("path", 0))
+
+    counts = merge_shards(recipe.merge_from or [], out_dir, ["labels.jsonl", "rejected.jsonl"], recipe,
+                          resume_safe=RESUME_SAFE, order=order)
+    metrics = summarize(out_dir, recipe)
+    metrics["merged_from"] = list(recipe.merge_from or [])
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest.finish({"labelled": counts["labels.jsonl"], "rejected": counts["rejected.jsonl"]})
+    rows: dict[str, Any] = {"merged shards": len(recipe.merge_from or []), "labelled": metrics["labelled"],
+                            "rejected": metrics["rejected"], "rollouts": metrics["cost"]["rollouts"]}
+    rows.update(_audit_rows(metrics))
+    rows["output"] = str(out_dir / "labels.jsonl")
+    return rows
+
+
+def _audit_rows(metrics: dict[str, Any]) -> dict[str, str]:
+    rows = {}
     for key, value in (metrics.get("audit") or {}).items():
         if isinstance(value, dict):
             rows[f"audit {key}: step acc / first-error F1"] = (
                 f"{_fmt(value['step_accuracy'])} / {_fmt(value['first_error_f1'])}")
-    rows["output"] = str(out_dir / "labels.jsonl")
     return rows
 
 
@@ -259,13 +393,13 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     kept_audit = audit([(r, r.labels) for r in kept if r.labels is not None])
     if kept_audit:
         audits["labels"] = kept_audit
-    if recipe.method.name == "mc":
+    if recipe.method.name in ("mc", "omega"):
         soft = audit([(r, [1.0 if x >= 0.5 else 0.0 for x in r.meta["annotation"]["soft"]]) for r in kept])
         hard = audit([(r, r.meta["annotation"]["hard"]) for r in kept])
         if soft:
-            audits["mc_soft@0.5"] = soft
+            audits[f"{recipe.method.name}_soft@0.5"] = soft
         if hard:
-            audits["mc_hard"] = hard
+            audits[f"{recipe.method.name}_hard"] = hard
     if audits:
         metrics["audit"] = audits
     return metrics

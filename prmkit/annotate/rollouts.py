@@ -1,7 +1,9 @@
 """Rollouts from solution prefixes, graded against the reference: the unit of work of every MC labeller.
 
 A request is (record, prefix length): the policy continues the solution after its first `length` steps,
-k times, and each continuation's final answer is graded. All requests of one round go to the engine in
+k times, and each continuation's final answer is graded. `sample` is the general form (any step prefix
+of the record's problem) and hands back the rollouts themselves, cut into steps (the tree search reuses
+them as new branches). All requests of one round go to the engine in
 one call, so the sampler batches across records and shares each prefix's encoding across its k samples
 (the hf back-end prefills a prompt once and copies its KV cache; vLLM's prefix cache does the same).
 """
@@ -15,7 +17,7 @@ from prmkit.engines import Sampler, SamplingParams
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.records import Record
 from prmkit.sections import PromptSpec, SamplingSpec
-from prmkit.steps import join_steps
+from prmkit.steps import join_steps, split_steps
 
 
 @dataclass
@@ -28,6 +30,15 @@ class RolloutCost:
     def add(self, other: "RolloutCost") -> None:
         self.rollouts += other.rollouts
         self.generated_tokens += other.generated_tokens
+
+
+@dataclass
+class Rollout:
+    """One graded continuation of a prefix: its steps, whether it reached the reference, its length in tokens."""
+
+    steps: list[str]
+    correct: bool
+    tokens: int
 
 
 @dataclass
@@ -61,13 +72,34 @@ class RolloutRunner:
 
     def prefix_text(self, record: Record, length: int) -> str:
         """The prompt plus the first `length` steps, ending where the next step begins."""
+        return self.text_for(record, record.steps[:length])
+
+    def text_for(self, record: Record, steps: list[str]) -> str:
+        """The prompt of `record`'s problem plus `steps`, ending where the next step begins."""
         head = self.render_prompt(self.prompt, record, getattr(self.sampler, "tokenizer", None))
-        if length == 0:
+        if not steps:
             return head
-        return head + join_steps(record.steps[:length], self.step_style, self.step_tag) + self._separator()
+        return head + join_steps(list(steps), self.step_style, self.step_tag) + self._separator()
 
     def _separator(self) -> str:
         return {"lines": "\n", "paragraphs": "\n\n"}.get(self.step_style, "\n")
+
+    def params(self, seed: int) -> SamplingParams:
+        s = self.sampling
+        return SamplingParams(n=self.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                              stop=list(s.stop), seed=seed)
+
+    def sample(self, requests: list[tuple[Record, list[str]]], seed: int) -> list[list[Rollout]]:
+        """k graded rollouts after each (record, step prefix), one engine call for all requests."""
+        if not requests:
+            return []
+        outputs = self.sampler.generate([self.text_for(r, steps) for r, steps in requests], self.params(seed))
+        out = []
+        for (record, _), completions in zip(requests, outputs):
+            out.append([Rollout(split_steps(c.text, self.step_style, self.step_tag),
+                                bool(is_equivalent(extract_answer(c.text), record.reference)), c.num_tokens)
+                        for c in completions])
+        return out
 
     def run(self, requests: list[tuple[Record, int]], seed: int) -> list[PrefixResult]:
         """k graded rollouts for each request; a prefix holding the whole solution is graded as it stands."""
@@ -80,13 +112,8 @@ class RolloutRunner:
             else:
                 pending.append(i)
         if pending:
-            s = self.sampling
-            params = SamplingParams(
-                n=self.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                stop=list(s.stop), seed=seed,
-            )
             prompts = [self.prefix_text(*requests[i]) for i in pending]
-            outputs = self.sampler.generate(prompts, params)
+            outputs = self.sampler.generate(prompts, self.params(seed))
             for i, completions in zip(pending, outputs):
                 record, length = requests[i]
                 correct = sum(

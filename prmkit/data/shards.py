@@ -3,6 +3,10 @@
 The file is the checkpoint. On open, a torn last line (a write cut by SIGKILL) is truncated away and the
 ids already written are collected; the caller skips those ids and regenerates the rest deterministically,
 so a resumed run ends with exactly the records of an uninterrupted one, none lost and none twice.
+
+Shards: `select_shard` splits work deterministically (`shard=i/n`); `merge_shards` joins the outputs of the
+shard runs into one folder, refusing shards of another recipe, unfinished shards, missing shards and
+records found in two shards.
 """
 
 from __future__ import annotations
@@ -10,9 +14,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
+
+import yaml
+from pydantic import BaseModel
 
 from prmkit.errors import DataError, RecipeError
+from prmkit.manifest import recipe_changes
 from prmkit.records import Record
 
 T = TypeVar("T")
@@ -125,3 +133,89 @@ def select_shard(items: Iterable[T], spec: str | None) -> list[T]:
     """Deterministic round-robin split: item k goes to shard k mod n, so shards are balanced and disjoint."""
     i, n = parse_shard(spec)
     return [item for k, item in enumerate(items) if k % n == i]
+
+
+MERGE_IGNORED = frozenset({"output_dir", "shard", "merge_from"})
+"""Recipe keys that may (must) differ between the shard runs and the merge."""
+
+
+def _shard_recipe(folder: Path) -> dict[str, Any]:
+    path = folder / "recipe.yaml"
+    if not path.is_file():
+        raise DataError(f"{folder}: no recipe.yaml here; merge_from must name output folders of shard runs")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        data = None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: unreadable recipe; not the output folder of a prmkit run")
+    return data
+
+
+def merge_shards(
+    folders: list[str], out_dir: str | Path, files: list[str], recipe: BaseModel,
+    resume_safe: frozenset[str] = frozenset(), order: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, int]:
+    """Join the JSONL outputs `files` of shard runs (`folders`) into `out_dir`, each record exactly once.
+
+    Every shard must have been run with `recipe` (up to output_dir, shard, merge_from and the `resume_safe`
+    keys), have finished (each file's completion marker), and the shards must be i/n for every i of one n.
+    A record id in two shards is refused. `order`: sort key over the merged records of a file (default: the
+    order of `folders`, then each file's order). Everything is checked before anything is written; the
+    merged files get completion markers. Returns records per file.
+    """
+    if not folders:
+        raise DataError("merge_from is empty: name the output folders of the shard runs")
+    out_dir = Path(out_dir)
+    ignore = MERGE_IGNORED | resume_safe
+    shards: dict[int, Path] = {}
+    total: int | None = None
+    for name in folders:
+        folder = Path(name)
+        old = _shard_recipe(folder)
+        changed = recipe_changes(old, recipe, ignore)
+        if changed:
+            raise DataError(f"{folder}: a shard of a different recipe: {', '.join(changed[:5])}")
+        try:
+            i, n = parse_shard(old.get("shard"))
+        except RecipeError as exc:
+            raise DataError(f"{folder}/recipe.yaml: {exc}") from None
+        if total is not None and n != total:
+            raise DataError(f"{folder}: shard {i}/{n} does not belong to a split in {total} like the others")
+        total = n
+        for file in files:
+            path = folder / file
+            if not path.is_file():
+                raise DataError(f"{path}: missing; that shard has not run (run its command first)")
+            if not is_complete(path):
+                raise DataError(f"{path}: incomplete shard (its run did not finish); "
+                                "run that shard's command again to complete it, then merge")
+        shards.setdefault(i, folder)
+    assert total is not None
+    missing = [f"{i}/{total}" for i in range(total) if i not in shards]
+    merged: dict[str, list[dict[str, Any]]] = {file: [] for file in files}
+    seen: dict[str, Path] = {}
+    for name in folders:
+        for file in files:
+            path = Path(name) / file
+            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not line.strip():
+                    continue
+                d = json.loads(line)
+                if d["id"] in seen:
+                    raise DataError(f"{path} line {lineno}: record {d['id']!r} is in two shards "
+                                    f"(also in {seen[d['id']]})")
+                seen[d["id"]] = path
+                merged[file].append(d)
+    if missing:
+        raise DataError(f"merge_from lacks shard {', '.join(missing)} of {total}; a merge needs every shard")
+    counts = {}
+    for file, rows in merged.items():
+        target = out_dir / file
+        target.unlink(missing_ok=True)
+        with ResumableWriter(target) as writer:
+            for d in sorted(rows, key=order) if order is not None else rows:
+                writer.write(d)
+            writer.mark_complete(len(rows))
+        counts[file] = len(rows)
+    return counts

@@ -19,8 +19,7 @@ from typing import Any
 
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
-from prmkit.data.shards import ResumableWriter
-from prmkit.errors import DataError
+from prmkit.data.shards import ResumableWriter, merge_shards
 from prmkit.grading import is_equivalent
 from prmkit.manifest import RunManifest
 from prmkit.records import Record
@@ -188,26 +187,9 @@ def merge(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
     """Join shard runs' results (each problem from exactly one shard) into output_dir, then report."""
     out_dir = Path(recipe.output_dir)
     manifest = RunManifest(out_dir, "search", recipe, recipe_path, resume_safe=RESUME_SAFE)
-    target = out_dir / RESULTS
-    if target.exists():
-        target.unlink()
-    seen: set[str] = set()
-    with ResumableWriter(target) as writer:
-        for folder in recipe.merge_from or []:
-            path = Path(folder) / RESULTS
-            if not path.is_file():
-                raise DataError(f"{path}: no search results to merge (run that shard first)")
-            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                d = json.loads(line)
-                if d["id"] in seen:
-                    raise DataError(f"{path} line {lineno}: result {d['id']!r} is in two shards")
-                seen.add(d["id"])
-                writer.write(d)
-        writer.mark_complete(len(seen))
+    counts = merge_shards(recipe.merge_from or [], out_dir, [RESULTS], recipe, resume_safe=RESUME_SAFE)
     metrics = finish(out_dir, recipe)
-    manifest.finish({"results": len(seen)})
+    manifest.finish({"results": counts[RESULTS]})
     return _rows(metrics, out_dir, 0)
 
 

@@ -2,7 +2,8 @@
 
 A method returns, per record, an `Annotation`: hard labels (and soft ones where it has them), the first
 error it found, and the compute it spent. Records it rejects (consensus filtering) come back with
-`kept=False`.
+`kept=False`. A method with `per_problem = True` (omega) labels whole problems and returns (record,
+annotation) pairs for the records it writes, which need not be its input solutions.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ METHODS: Registry[Callable[..., list[Annotation]]] = Registry("annotation method
 
 
 def _load() -> None:
-    from prmkit.annotate.methods import binary, judge, mc  # noqa: F401  (they register themselves)
+    from prmkit.annotate.methods import binary, judge, mc, omega  # noqa: F401  (they register themselves)
 
 
 _load()

@@ -105,6 +105,17 @@ def test_seeded_sampling_ignores_batch_size(sampler64: HFSampler) -> None:
     assert results[0] == results[1] == results[2]
 
 
+def test_prefix_sharing_off_gives_the_same_samples(sampler64: HFSampler) -> None:
+    """share_prefix=False (each sample prefills its prompt again: the throughput baseline) changes cost only."""
+    params = SamplingParams(n=3, temperature=1.0, max_new_tokens=12, seed=11)
+    shared = _ids(sampler64.generate(PROMPTS, params))
+    sampler64.share_prefix = False
+    try:
+        assert _ids(sampler64.generate(PROMPTS, params)) == shared
+    finally:
+        sampler64.share_prefix = True
+
+
 def test_n_samples_per_prompt_in_order(sampler64: HFSampler) -> None:
     params = SamplingParams(n=4, temperature=1.0, max_new_tokens=10, seed=3)
     out = sampler64.generate(PROMPTS, params)

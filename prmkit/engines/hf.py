@@ -82,6 +82,7 @@ class HFSampler:
         trust_remote_code: bool = False,
         max_batch_size: int = 64,
         seed: int = 0,
+        share_prefix: bool = True,
     ) -> None:
         if max_batch_size < 1:
             raise RecipeError(f"engine.max_batch_size: got {max_batch_size}; allowed: an integer >= 1")
@@ -93,6 +94,8 @@ class HFSampler:
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
         self.max_batch_size = max_batch_size
+        self.share_prefix = share_prefix
+        """False: every sample prefills its prompt itself (the baseline that benchmarks/annotate.py measures)."""
         self.stats = SamplerStats()
         self._rng = random.Random(seed)
         self._pad_id = self._pick_pad_id()
@@ -172,12 +175,26 @@ class HFSampler:
     def _prefill(
         self, chunk: list[tuple[int, int]], encoded: list[list[int]]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-        """Run each distinct prompt once, then copy its cache row to each of its samples in `chunk`."""
+        """Run each distinct prompt once, then copy its cache row to each of its samples in `chunk`
+        (with share_prefix off, every sample's row runs its prompt again)."""
+        if not self.share_prefix:
+            return self._prefill_rows([i for i, _ in chunk], encoded)
         uniq = list(dict.fromkeys(i for i, _ in chunk))
-        width = max(len(encoded[i]) for i in uniq)
-        ids = torch.full((len(uniq), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(uniq), width), dtype=torch.long)
-        for r, i in enumerate(uniq):
+        logits, mask, next_pos, cache = self._prefill_rows(uniq, encoded)
+        row = {i: r for r, i in enumerate(uniq)}
+        expand = torch.tensor([row[i] for i, _ in chunk], dtype=torch.long, device=self.device)
+        if len(uniq) != len(chunk):
+            cache.batch_select_indices(expand)
+        return logits[expand], mask[expand], next_pos[expand], cache
+
+    def _prefill_rows(
+        self, rows: list[int], encoded: list[list[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+        """One forward pass over the prompts `rows` (left-padded): last logits, mask, next positions, cache."""
+        width = max(len(encoded[i]) for i in rows)
+        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
             n = len(encoded[i])
             ids[r, width - n :] = torch.tensor(encoded[i], dtype=torch.long)
             mask[r, width - n :] = 1
@@ -185,11 +202,7 @@ class HFSampler:
         positions = (mask.cumsum(-1) - 1).clamp_(min=0)
         cache = DynamicCache(config=self.model.config)
         logits = self._forward(ids, mask, positions, cache)
-        row = {i: r for r, i in enumerate(uniq)}
-        expand = torch.tensor([row[i] for i, _ in chunk], dtype=torch.long, device=self.device)
-        if len(uniq) != len(chunk):
-            cache.batch_select_indices(expand)
-        return logits[expand], mask[expand], positions[expand, -1] + 1, cache
+        return logits, mask, positions[:, -1] + 1, cache
 
     def _run_batch(
         self, chunk: list[tuple[int, int]], encoded: list[list[int]], params: SamplingParams, seed: int

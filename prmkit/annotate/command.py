@@ -197,7 +197,7 @@ def _problems_done(path: Path) -> set[str]:
     return {pid for pid, n in written.items() if n == expected[pid]}
 
 
-def _omega_bound(recipe: AnnotateRecipe, records: list[Record]) -> str:
+def _omega_bound(recipe: AnnotateRecipe, records: list[Record]) -> tuple[int, str]:
     """omega's rollout bound: per problem max_searches x k x ceil(log2 steps), or the rollout cap if lower."""
     from prmkit.annotate.methods.omega import probes_needed
 
@@ -206,7 +206,7 @@ def _omega_bound(recipe: AnnotateRecipe, records: list[Record]) -> str:
     if recipe.max_rollouts_per_problem is not None:
         per = min(per, recipe.max_rollouts_per_problem)
     problems = len(problem_groups(records))
-    return f"{per * problems:,} ({problems:,} problems x {per:,})"
+    return per * problems, f"{per * problems:,} ({problems:,} problems x {per:,})"
 
 
 WORST_CASE = {"mc": "k x (steps - 1)", "binary": "k x ceil(log2 steps)", "consensus": "k x (steps - 1)", "judge": "0"}
@@ -233,8 +233,9 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
         rows.update({**counts, "solutions to label": f"{len(records):,}", "rollouts (worst case)": f"{worst:,}",
                      "max generated tokens (upper bound)": f"{worst * r.max_new_tokens:,}"})
         if recipe.method.name == "omega":
-            rows["rollouts (worst case)"] = _omega_bound(recipe, records)
-            rows["max generated tokens (upper bound)"] = "rollouts x max_new_tokens"
+            bound, shown = _omega_bound(recipe, records)
+            rows["rollouts (worst case)"] = shown
+            rows["max generated tokens (upper bound)"] = f"{bound * r.max_new_tokens:,}"
     else:
         rule = WORST_CASE.get(recipe.method.name, "k per probed prefix")
         rows.update({

@@ -309,32 +309,33 @@ def test_omega_records_are_well_formed_and_match_the_truth_with_an_oracle(tmp_pa
     assert metrics["cost"]["rollouts"] == sum(o["meta"]["annotation"]["rollouts"] for o in out) > 0
 
 
+class Branching(OraclePolicy):
+    """From a right prefix: even samples finish right, odd ones write the next step right and then a wrong
+    answer (new wrong branches to reuse); from a wrong prefix, a wrong answer."""
+
+    def generate(self, prompts, params, progress=None):
+        out = []
+        for prompt in prompts:
+            head, _, rest = prompt.partition("\n")
+            problem = TASK.parse_problem(head)
+            steps = [s for s in rest.split("\n") if s]
+            good = TASK.check(problem, steps).first_error == -1
+            ref = TASK.reference_solution(problem)
+            row = []
+            for j in range(params.n):
+                if good and j % 2 == 0:
+                    text = "\n".join(ref[len(steps):])
+                elif good and len(steps) < len(problem.ops):
+                    text = ref[len(steps)] + "\nThe answer is 0."
+                else:
+                    text = "The answer is 0."
+                row.append(Completion(text, "eos", len(text)))
+            out.append(row)
+        return out
+
+
 def test_omega_new_paths_get_the_truth_and_the_cap(tmp_path, monkeypatch):
-    class Sloppy(OraclePolicy):
-        """From a right prefix: even samples finish right, odd ones write the next step right and then a wrong
-        answer (new wrong branches to reuse); from a wrong prefix, a wrong answer."""
-
-        def generate(self, prompts, params, progress=None):
-            out = []
-            for prompt in prompts:
-                head, _, rest = prompt.partition("\n")
-                problem = TASK.parse_problem(head)
-                steps = [s for s in rest.split("\n") if s]
-                good = TASK.check(problem, steps).first_error == -1
-                ref = TASK.reference_solution(problem)
-                row = []
-                for j in range(params.n):
-                    if good and j % 2 == 0:
-                        text = "\n".join(ref[len(steps):])
-                    elif good and len(steps) < len(problem.ops):
-                        text = ref[len(steps)] + "\nThe answer is 0."
-                    else:
-                        text = "The answer is 0."
-                    row.append(Completion(text, "eos", len(text)))
-                out.append(row)
-            return out
-
-    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: Sloppy())
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: Branching())
     records = world_solutions(3)
     data = write(tmp_path / "sol.jsonl", records)
     run(recipe(tmp_path, data, "omega", max_rollouts_per_problem=20), "r.yaml")
@@ -371,7 +372,8 @@ def test_omega_resumes_to_the_same_records(tmp_path, oracle):
 
 
 @pytest.mark.parametrize("method", ["binary", "omega"])
-def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, oracle, method):
+def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, monkeypatch, method):
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: Branching())  # omega: new paths too
     data = write(tmp_path / "sol.jsonl", world_solutions())
 
     def r(name, **extra):
@@ -384,8 +386,9 @@ def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, oracle, metho
         run(r(f"s{i}", shard=f"{i}/3"), "r.yaml")
     shards = [str(tmp_path / f"s{i}") for i in range(3)]
     parts = [{o["meta"]["problem_id"] for o in read_jsonl(Path(s) / "labels.jsonl")} for s in shards]
-    if method == "omega":  # whole problems per shard
+    if method == "omega":  # whole problems per shard, new paths among them
         assert sum(len(p) for p in parts) == len(set().union(*parts)) == 6
+        assert any("/omega" in o["id"] for s in shards for o in read_jsonl(Path(s) / "labels.jsonl"))
     run(r("merged", merge_from=shards), "r.yaml")
     assert (tmp_path / "merged" / "labels.jsonl").read_bytes() == (tmp_path / "all" / "labels.jsonl").read_bytes()
     merged = json.loads((tmp_path / "merged" / "metrics.json").read_text())

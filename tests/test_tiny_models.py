@@ -36,7 +36,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("kind", ["char", "bpe"])
+@pytest.mark.parametrize("kind", ["char", "bpe", "words"])
 def test_tokenizer_round_trips_text(kind: str) -> None:
     tok = train_tokenizer(WORLD * 3, kind, vocab_size=300, extra_tokens=PRM_TOKENS)
     for text in SAMPLES:
@@ -62,8 +62,18 @@ def test_bpe_tokenizer_learns_merges() -> None:
     assert len(tok(text, add_special_tokens=False)["input_ids"]) < len(text)
 
 
+def test_words_tokenizer_makes_frequent_words_and_numbers_single_tokens() -> None:
+    tok = train_tokenizer(WORLD * 3, "words", vocab_size=300)
+    pieces = tok.convert_ids_to_tokens(tok("Step 2: 19 * 3 = 57\nThe answer is 57.", add_special_tokens=False)["input_ids"])
+    assert pieces == ["Step", " 2", ":", " 19", " *", " 3", " =", " 57", "Ċ", "The", " answer", " is", " 57", "."]
+    # a number it never saw falls back to known pieces and bytes: still lossless
+    assert tok.decode(tok("The answer is 1234567.")["input_ids"], skip_special_tokens=True) == "The answer is 1234567."
+    # the vocabulary size caps the added pieces
+    assert len(train_tokenizer(WORLD * 3, "words", vocab_size=270)) <= 270
+
+
 def test_unknown_tokenizer_kind_lists_allowed() -> None:
-    with pytest.raises(RecipeError, match="allowed: bpe, char"):
+    with pytest.raises(RecipeError, match="allowed: bpe, char, words"):
         train_tokenizer(WORLD, "wordpiece")
 
 
@@ -75,7 +85,7 @@ def test_chat_template_renders_conversation() -> None:
 
 
 @pytest.mark.parametrize("arch,cls", [("qwen2", "Qwen2ForCausalLM"), ("llama", "LlamaForCausalLM")])
-@pytest.mark.parametrize("kind", ["char", "bpe"])
+@pytest.mark.parametrize("kind", ["char", "bpe", "words"])
 def test_tiny_model_round_trip(tmp_path: Path, arch: str, cls: str, kind: str) -> None:
     path = make_tiny_model(tmp_path / "m", arch, texts=WORLD * 3, tokenizer_kind=kind, vocab_size=300,
                            extra_tokens=PRM_TOKENS, chat_template=True)

@@ -77,6 +77,34 @@ def _bpe_tokenizer(texts: list[str], vocab_size: int) -> Any:
     return tok
 
 
+WORD_PIECE = r" ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\n+"
+"""What the `words` tokenizer counts as one piece: a word, a number or a punctuation run, with its leading space."""
+
+
+@TOKENIZER_KINDS.register("words")
+def _words_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    """Bytes plus the commonest whole pieces of `texts` (words, numbers, punctuation runs, each with its
+    leading space) as added tokens, up to `vocab_size` in all: lossless on any text, like `char`.
+
+    Why: Qwen2's pre-tokenizer splits numbers into digits and AutoTokenizer re-applies it to qwen2
+    checkpoints, so merges cannot make a number one token; added tokens are matched before it (longest
+    first) and are kept by AutoTokenizer and vLLM alike. In the arithmetic world a step such as
+    "48 - 6 = 42" becomes five tokens instead of twelve, and copying a number is copying one token:
+    the tiny policy learns the world several times faster than with `char` (see recipes/quickstart).
+    """
+    import re
+    from collections import Counter
+
+    from tokenizers import AddedToken
+
+    tok = _char_tokenizer(texts, vocab_size)
+    counts = Counter(m for text in texts for m in re.findall(WORD_PIECE, text))
+    room = max(0, vocab_size - tok.get_vocab_size() - len(SPECIAL_TOKENS))
+    pieces = [p for p, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if len(p) > 1 and n > 1][:room]
+    tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in sorted(pieces)])
+    return tok
+
+
 def train_tokenizer(
     texts: Iterable[str] | None = None,
     kind: str = "char",

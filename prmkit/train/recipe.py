@@ -25,7 +25,8 @@ class TinyInit(Section):
     intermediate_size: int = Field(default=512, ge=8)
     max_position_embeddings: int = Field(default=1024, ge=16)
     tokenizer: str = "char"
-    """char (one token per byte) or bpe (merges learned from the training texts)."""
+    """char (one token per byte), bpe (merges learned from the training texts) or words (bytes plus the
+    commonest whole words and numbers of the training texts as single tokens)."""
     vocab_size: int = Field(default=512, ge=260)
     extra_tokens: list[str] = []
     chat_template: bool = False

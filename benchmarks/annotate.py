@@ -21,7 +21,7 @@ One run prints:
    mid-run, started again with the same command; its labels.jsonl must equal an uninterrupted run's, byte
    for byte.
 
-    .venv/bin/python benchmarks/annotate.py [--policy PATH] [--problems 48] [--n 4] [--k 4] [--out runs/bench_annotate]
+    .venv/bin/python benchmarks/annotate.py [--policy PATH] [--problems 24] [--n 4] [--k 4] [--out runs/bench_annotate]
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ def kill_and_resume(work: Path, solutions: Path, policy: dict[str, Any], args: a
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default="runs/quickstart/policy/final")
-    parser.add_argument("--problems", type=int, default=48, help="fresh world problems (medium difficulty)")
+    parser.add_argument("--problems", type=int, default=24, help="fresh world problems (medium difficulty)")
     parser.add_argument("--n", type=int, default=4, help="solutions sampled per problem")
     parser.add_argument("--k", type=int, default=4, help="rollouts per probed prefix")
     parser.add_argument("--omega-searches", type=int, default=8, help="omega's binary searches per problem")

@@ -406,3 +406,11 @@ def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, monkeypatch, 
     with pytest.raises(DataError, match="s1/labels.jsonl: incomplete shard"):
         run(r("m5", merge_from=shards), "r.yaml")
     assert not (tmp_path / "m5" / "labels.jsonl").exists()  # nothing written before every check passed
+
+
+def test_omega_options_have_the_paper_defaults_and_refuse_unknown_keys(tmp_path):
+    r = recipe(tmp_path, tmp_path / "sol.jsonl", "omega")
+    o = r.omega
+    assert (o.c_puct, o.alpha, o.beta, o.length_penalty, o.max_searches, r.rollout.k) == (0.125, 0.5, 0.9, 500.0, 100, 3)
+    with pytest.raises(Exception, match="c_pcut"):
+        recipe(tmp_path, tmp_path / "sol.jsonl", "omega", omega={"c_pcut": 0.2})

@@ -61,6 +61,8 @@ from prmkit.tasks import get_task  # noqa: E402
 
 TASK = get_task("arithmetic")
 PRMKIT = [sys.executable, "-m", "prmkit"]
+DIFFICULTY = (yaml.safe_load((ROOT / "recipes/quickstart/world.yaml").read_text()) or {}).get("difficulty", "medium")
+"""The quickstart world's difficulty: the problems the quickstart policy was trained on."""
 
 
 # --------------------------------------------------------------------------- simulated engines
@@ -123,7 +125,7 @@ def draw_solutions(work: Path, policy: dict[str, Any], problems: int, n: int, se
     """`prmkit sample` on fresh world problems (an index range no quickstart split uses), with the truth."""
     work.mkdir(parents=True, exist_ok=True)
     data = work / "problems.jsonl"
-    recs = [TASK.to_record(p) for p in TASK.make_problems(problems, seed=seed, difficulty="medium", start=500_000)]
+    recs = [TASK.to_record(p) for p in TASK.make_problems(problems, seed=seed, difficulty=DIFFICULTY, start=500_000)]
     data.write_text("".join(r.to_json() + "\n" for r in recs))
     recipe = SampleRecipe.model_validate({
         "seed": seed, "output_dir": str(work / "sample"), "task": "arithmetic", "data": {"path": str(data)},
@@ -131,7 +133,11 @@ def draw_solutions(work: Path, policy: dict[str, Any], problems: int, n: int, se
         "steps": {"style": "lines"}, "chunk_size": 16})
     shutil.rmtree(work / "sample", ignore_errors=True)
     sample(recipe, "bench")
-    return work / "sample" / "samples.jsonl"
+    # annotate refuses a solution without steps (an empty generation): label the others
+    lines = (work / "sample" / "samples.jsonl").read_text().splitlines()
+    kept = [x for x in lines if json.loads(x)["steps"]]
+    (work / "solutions.jsonl").write_text("".join(x + "\n" for x in kept))
+    return work / "solutions.jsonl"
 
 
 def annotate_recipe(out: Path, solutions: Path, policy: dict[str, Any], method: str, k: int, args: argparse.Namespace,
@@ -295,7 +301,7 @@ def kill_and_resume(work: Path, solutions: Path, policy: dict[str, Any], args: a
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default="runs/quickstart/policy/final")
-    parser.add_argument("--problems", type=int, default=24, help="fresh world problems (medium difficulty)")
+    parser.add_argument("--problems", type=int, default=24, help="fresh world problems (the quickstart world's difficulty)")
     parser.add_argument("--n", type=int, default=4, help="solutions sampled per problem")
     parser.add_argument("--k", type=int, default=4, help="rollouts per probed prefix")
     parser.add_argument("--omega-searches", type=int, default=8, help="omega's binary searches per problem")
@@ -326,7 +332,7 @@ def main() -> None:
             label_table("Simulated policy (world arithmetic with slips), simulated judge (70% right)",
                         out / "simulated", {"model": "simulated", "engine": "simulated"},
                         {"model": "simulated", "engine": "simulated_judge"}, args, console)
-    solutions = out / "policy" / "sample" / "samples.jsonl"
+    solutions = out / "policy" / "solutions.jsonl"
     if not solutions.exists():
         solutions = draw_solutions(out / "policy", policy, args.problems, args.n, args.seed)
     if "throughput" not in skip:

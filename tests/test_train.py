@@ -188,11 +188,12 @@ def test_implicit_prm(tmp_path, data, policy):
     assert "outcome_accuracy" in json.loads((tmp_path / "metrics.json").read_text())["eval"]
 
 
-def test_lora_is_merged_into_a_plain_checkpoint(tmp_path, data, policy):
+@pytest.mark.parametrize("targets", [["q_proj", "v_proj"], "all-linear"])
+def test_lora_is_merged_into_a_plain_checkpoint(tmp_path, data, policy, targets):
     from transformers import AutoModelForTokenClassification
 
     recipe = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")},
-                         lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+                         lora={"r": 4, "alpha": 8, "target_modules": targets})
     run(recipe, "test")
     final = tmp_path / "final"
     assert not (final / "adapter_config.json").exists()

@@ -77,9 +77,14 @@ def disable_dropout(model: Any) -> int:
 
 def apply_lora(model: Any, spec: Any, kind: str) -> Any:
     """Wrap the model with a peft LoRA adapter; a token classifier's new head trains in full."""
+    import torch
     from peft import LoraConfig, TaskType, get_peft_model
 
     task = TaskType.TOKEN_CLS if kind == "token_classification" else TaskType.CAUSAL_LM
+    # peft keeps a token classifier's head in full (modules_to_save); "all-linear" would also put an adapter
+    # on it, and peft refuses a saved module that is a LoRA layer (TypeError), so the head is left out here.
+    heads = [name for name in ("score", "classifier") if isinstance(getattr(model, name, None), torch.nn.Module)]
+    exclude = heads if task == TaskType.TOKEN_CLS and spec.target_modules == "all-linear" else None
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                        target_modules=spec.target_modules, task_type=task)
+                        target_modules=spec.target_modules, exclude_modules=exclude, task_type=task)
     return get_peft_model(model, config)

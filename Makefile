@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(PRMKIT) train $(Q)/policy.yaml
 	$(PRMKIT) sample $(Q)/sample_train.yaml
 	$(PRMKIT) annotate $(Q)/annotate.yaml
+	$(PRMKIT) train $(Q)/prm_base.yaml
 	$(PRMKIT) train $(Q)/prm.yaml
 	$(PRMKIT) bench $(Q)/bench_processbench.yaml
 	$(PRMKIT) sample $(Q)/sample.yaml

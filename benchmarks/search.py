@@ -244,9 +244,9 @@ def run_simulated(args: argparse.Namespace) -> dict:
                          [f"output_dir={out}", f"data.path={data}", "data.limit=null", f"budgets={args.budgets}",
                           "policy.engine=simulated", "policy.model=simulated", "prm.engine=simulated",
                           "prm.model=simulated", "prm.format=prmkit", "chunk_size=50",
-                          # the simulated engines count characters as tokens; the recipe's 2 word tokens
-                          # ("16 *") are about 5 characters
-                          "methods.early_reject.partial_tokens=5", "methods.early_reject_bon.partial_tokens=5",
+                          # the simulated engines count characters as tokens: the recipe's 2 word tokens
+                          # ("16 *") are about 5 characters, its 5 ("16 * 3 = 48") about 11
+                          "methods.early_reject.partial_tokens=5", "methods.early_reject_bon.partial_tokens=11",
                           *args.set])
     command.run(recipe, "benchmarks/search.py (simulated engines)")
     return json.loads((out / "metrics.json").read_text())

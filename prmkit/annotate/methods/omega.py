@@ -235,13 +235,18 @@ class ProblemTree:
 def drive(tree: ProblemTree, sample: SampleFn) -> ProblemTree:
     """Run one tree's search to the end, answering each probe with `sample(prefix)`."""
     gen = tree.search()
-    try:
-        prefix = next(gen)
-        while True:
-            prefix = gen.send(sample(prefix))
-    except StopIteration:
-        pass
+    prefix = _advance(gen)
+    while prefix is not None:
+        prefix = _advance(gen, sample(prefix))
     return tree
+
+
+def _advance(gen: Generator[Prefix, list[Rollout], None], rollouts: list[Rollout] | None = None) -> Prefix | None:
+    """The search's next probe (after answering the last one with `rollouts`), or None once it is over."""
+    try:
+        return next(gen) if rollouts is None else gen.send(rollouts)
+    except StopIteration:
+        return None
 
 
 def _tokens(record: Record, tokenizer: Any) -> int:
@@ -251,10 +256,7 @@ def _tokens(record: Record, tokenizer: Any) -> int:
         return given
     text = "\n".join(record.steps)
     if tokenizer is not None:
-        try:
-            return len(tokenizer(text)["input_ids"])
-        except Exception:  # noqa: BLE001  (any tokenizer failure: fall back to characters)
-            pass
+        return len(tokenizer(text)["input_ids"])
     return len(text)
 
 
@@ -281,20 +283,18 @@ def omega(records: list[Record], runner: RolloutRunner, seed: int, context: Any)
     gens = {pid: tree.search() for pid, tree in trees.items()}
     pending: dict[str, Prefix] = {}
     for pid, gen in gens.items():
-        try:
-            pending[pid] = next(gen)
-        except StopIteration:
-            pass
+        if (first := _advance(gen)) is not None:
+            pending[pid] = first
     round_no = 0
     while pending:
         ids = list(pending)
         results = runner.sample([(groups[pid][0], list(pending[pid])) for pid in ids], seed * 7919 + round_no)
         round_no += 1
         for pid, rollouts in zip(ids, results):
-            try:
-                pending[pid] = gens[pid].send(rollouts)
-            except StopIteration:
+            if (probe := _advance(gens[pid], rollouts)) is None:
                 del pending[pid]
+            else:
+                pending[pid] = probe
     task = getattr(context, "task", None)
     out = []
     for pid, tree in trees.items():

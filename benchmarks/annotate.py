@@ -96,10 +96,9 @@ class SimulatedJudge:
 
 
 def register_simulated() -> None:
-    from search import SimulatedPolicy  # benchmarks/search.py: the world's arithmetic with slips
+    from search import register_simulated as register_search_engines  # the world's arithmetic with slips
 
-    if "simulated" not in SAMPLERS:
-        SAMPLERS.register("simulated")(SimulatedPolicy)
+    register_search_engines()
     if "simulated_judge" not in SAMPLERS:
         SAMPLERS.register("simulated_judge")(SimulatedJudge)
 

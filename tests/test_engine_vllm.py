@@ -148,6 +148,52 @@ def test_bad_options_are_recipe_errors(policy: Path) -> None:
         make_sampler("vllm", model=str(policy), device="cuda")
 
 
+class CharSumPRM:
+    """A deterministic stand-in PRM: a step's score is its characters' code sum mod 10, over 10."""
+
+    def __init__(self) -> None:
+        from prmkit.engines.scoring import ScorerStats
+
+        self.stats = ScorerStats()
+
+    def score(self, items, progress=None):
+        from prmkit.engines.scoring import ScoredSteps
+
+        return [ScoredSteps([sum(map(ord, s)) % 10 / 10 for s in steps], 0, len(problem) + len(steps))
+                for problem, steps in items]
+
+    def close(self) -> None:
+        return None
+
+
+def test_search_through_vllm_matches_hf(vsampler: VLLMSampler, hsampler) -> None:
+    """Beam search and early rejection (which continues steps cut part-way) make the same candidates, token
+    counts and choices on either engine when sampling is greedy: the search's calls mean the same to both.
+    The step tag is a backslash, a character this random-weight model often writes, so some searches go deeper
+    than one step."""
+    from prmkit.records import Record
+    from prmkit.search.methods import METHODS, SearchContext
+    from prmkit.search.recipe import MethodSpec, SearchSampling
+    from prmkit.search.tree import boundary_for
+
+    problems = [Record(id=str(i), problem=text, reference="1") for i, text in enumerate(PROMPTS[:4])]
+    seen = {}
+    for engine, sampler in (("vllm", vsampler), ("hf", hsampler)):
+        ctx = SearchContext(problems, [p.problem for p in problems], sampler, CharSumPRM(),
+                            SearchSampling(temperature=0, step_max_tokens=8, max_steps=3),
+                            boundary_for("tag", "\\"), "tag", "\\", seed=0, draw_size=4)
+        rejecting = {"partial_tokens": 3, "keep_fraction": 0.25, "min_keep": 1}
+        for method, options in (("beam", {}), ("early_reject", rejecting)):
+            out = METHODS.get(method)(ctx, 4, MethodSpec(name=method, beam_width=2, **options))
+            seen[engine, method] = [([(c.steps, c.finish, c.tokens) for c in o.candidates], o.answer,
+                                     o.generated_tokens, o.details) for o in out]
+    for method in ("beam", "early_reject"):
+        assert seen["vllm", method] == seen["hf", method]
+    steps = [len(c[0]) for o in seen["hf", "beam"] for c in o[0]]
+    assert max(steps) > 1  # some candidates went past their first step
+    assert sum(o[2] for o in seen["hf", "early_reject"]) < sum(o[2] for o in seen["hf", "beam"])
+
+
 # ---- scoring -------------------------------------------------------------------------------------------------
 
 QWEN_RM_CODE = '''

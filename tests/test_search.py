@@ -267,6 +267,16 @@ def test_early_reject_on_beam_keeps_twice_the_beam_by_default():
     assert run(context(), "early_reject", 4, beam_width=2, partial_tokens=2)[0].details == {"rejected": 0}
 
 
+def test_a_step_cut_inside_a_character_resumes_at_the_last_whole_character():
+    ctx = context()
+    policy, _, _ = ctx.tools("last")
+    cut = policy.grow(Node(0), Completion("12 \u00d7\ufffd", "length", 4), partial=True)
+    assert cut.partial == "12 \u00d7" and cut.tokens == 4 and cut.open  # the spent tokens are still charged
+    assert policy.prefix(cut) == "Q0\n12 \u00d7"
+    done = policy.grow(cut, Completion("\u00f7 3 = 4", "stop", 5, "\n"))
+    assert done.steps == ["12 \u00d7\u00f7 3 = 4"] and done.tokens == 9 and done.partial == ""
+
+
 def test_early_reject_on_best_of_n():
     ctx = context()
     out = run(ctx, "early_reject", 4, base="best_of_n", partial_tokens=2, keep_fraction=0.5)[0]

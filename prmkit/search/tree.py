@@ -22,6 +22,8 @@ from prmkit.steps import join_steps
 
 OPEN = None
 UNSCORED = -1.0
+INCOMPLETE = "\ufffd"
+"""What a tokenizer decodes the first bytes of an unfinished multi-byte character to."""
 """The value of a candidate the PRM gave no score (no steps, or all past the PRM's length limit): ranked last."""
 
 
@@ -131,8 +133,10 @@ class StepPolicy:
         tokens = parent.tokens + completion.num_tokens
         text = parent.partial + completion.text
         if partial and completion.finish_reason == "length":
-            return replace(parent, steps=list(parent.steps), scores=list(parent.scores), partial=text,
-                           tokens=tokens, value=UNSCORED)
+            # A cut through a multi-byte character decodes to U+FFFD, which would not re-encode to the bytes the
+            # model wrote: the step in progress ends at the last whole character and the rest is sampled again.
+            return replace(parent, steps=list(parent.steps), scores=list(parent.scores),
+                           partial=text.rstrip(INCOMPLETE), tokens=tokens, value=UNSCORED)
         step = text.strip()
         steps = parent.steps + [step] if step else list(parent.steps)
         child = Node(parent.problem, steps, [], OPEN, parent.group, tokens)

@@ -13,7 +13,8 @@ Two modes:
 Targets checked: beam search at least as accurate as best-of-N at equal generated tokens for small budgets,
 and early rejection with at least 30% fewer generated tokens than its base at <= 1 point accuracy loss.
 
-    python benchmarks/search.py [--mode auto|real|simulated] [--problems 200] [--out runs/bench_search]
+    python benchmarks/search.py [--mode auto|real|simulated] [--problems 200] [--held-out SEED] [--seeds 0,1,2]
+                                [--out runs/bench_search]
 """
 
 from __future__ import annotations
@@ -185,7 +186,29 @@ def _interp(points: list[tuple[float, float]], x: float) -> float | None:
     return points[0][1] if points and abs(points[0][0] - x) < 1e-9 else None
 
 
-def targets(metrics: dict, small: int = 4) -> list[str]:
+def paired_se(outcomes: dict, a: str, b: str, n: str) -> float | None:
+    """Standard error, in points, of the accuracy difference of methods a and b at budget n over the same
+    problems (each problem's right-or-wrong under a minus under b): the noise a difference must stand out of."""
+    pairs = [(hits[a], hits[b]) for hits in outcomes.get(n, {}).values() if a in hits and b in hits]
+    if len(pairs) < 2:
+        return None
+    d = [float(x) - float(y) for x, y in pairs]
+    mean = sum(d) / len(d)
+    return 100 * math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
+
+
+def read_outcomes(results: Path) -> dict:
+    """budget -> problem -> method label -> right or wrong, from a search run's results.jsonl."""
+    out: dict = {}
+    with open(results, encoding="utf-8") as fh:
+        for line in fh:
+            meta = json.loads(line)
+            out.setdefault(str(meta["meta"]["budget"]), {}).setdefault(meta["meta"]["problem_id"], {})[
+                meta["meta"]["method"]] = bool(meta["correct"])
+    return out
+
+
+def targets(metrics: dict, small: int = 4, outcomes: dict | None = None) -> list[str]:
     m = metrics["methods"]
     lines = []
 
@@ -211,8 +234,10 @@ def targets(metrics: dict, small: int = 4) -> list[str]:
             saved = 1 - b["generated_tokens_per_problem"] / ref["generated_tokens_per_problem"]
             loss = (ref["accuracy"] - b["accuracy"]) * 100
             ok = saved >= 0.30 and loss <= 1.0
+            se = paired_se(outcomes or {}, label, base, n)
+            noise = f" +- {se:.1f} paired s.e." if se is not None else ""
             lines.append(f"{label} N={n} vs {base}: {saved:.0%} fewer generated tokens, accuracy "
-                         f"{b['accuracy']:.3f} vs {ref['accuracy']:.3f} ({loss:+.1f} points lost) -> "
+                         f"{b['accuracy']:.3f} vs {ref['accuracy']:.3f} ({loss:+.1f}{noise} points lost) -> "
                          f"{'MET' if ok else 'missed'}")
     return lines
 
@@ -224,17 +249,47 @@ def real_available() -> bool:
     return (ROOT / "runs/quickstart/policy/final").is_dir() and (ROOT / "runs/quickstart/prm/final").is_dir()
 
 
-def run_real(args: argparse.Namespace) -> dict:
+def held_out_problems(n: int, seed: int, path: Path) -> Path:
+    """`n` problems of the quickstart world's difficulty from the stream `seed`, leaving out every problem of its
+    train and test splits: a larger evaluation set than the 200 test problems, never seen in training."""
+    world = ROOT / "runs/quickstart/world"
+    seen = {json.loads(line)["problem"] for split in ("train", "test")
+            for line in open(world / f"{split}.jsonl", encoding="utf-8")}
+    with open(world / "test.jsonl", encoding="utf-8") as fh:
+        difficulty = json.loads(fh.readline())["meta"]["difficulty"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept, index = 0, 0
+    with open(path, "w", encoding="utf-8") as fh:
+        while kept < n:
+            record = TASK.to_record(TASK.problem_at(index, seed, difficulty))
+            index += 1
+            if record.problem not in seen:
+                fh.write(record.to_json() + "\n")
+                kept += 1
+    return path
+
+
+def _folder(args: argparse.Namespace, mode: str, seed: int) -> Path:
+    """One output folder per sampling seed; the recipe's own seed (0) keeps the plain name, so reruns resume."""
+    return Path(args.out) / (mode if seed == 0 else f"{mode}_seed{seed}")
+
+
+def run_real(args: argparse.Namespace, seed: int) -> Path:
+    data = []
+    if args.held_out is not None:
+        path = held_out_problems(args.problems, args.held_out, Path(args.out) / f"held_out_{args.held_out}.jsonl")
+        data = [f"data.path={path}"]
+    out = _folder(args, "real", seed)
     recipe = load_recipe(SearchRecipe, ROOT / "recipes/quickstart/search.yaml",
-                         [f"output_dir={args.out}/real", f"data.limit={args.problems}",
-                          f"budgets={args.budgets}", *args.set])
+                         [f"output_dir={out}", f"data.limit={args.problems}", *data, f"budgets={args.budgets}",
+                          *([f"seed={seed}"] if seed else []), *args.set])
     command.run(recipe, "recipes/quickstart/search.yaml")
-    return json.loads((Path(args.out) / "real" / "metrics.json").read_text())
+    return out
 
 
-def run_simulated(args: argparse.Namespace) -> dict:
+def run_simulated(args: argparse.Namespace, seed: int) -> Path:
     register_simulated()
-    out = Path(args.out) / "simulated"
+    out = _folder(args, "simulated", seed)
     out.mkdir(parents=True, exist_ok=True)
     data = out.parent / "simulated_problems.jsonl"
     with open(data, "w") as fh:
@@ -244,12 +299,12 @@ def run_simulated(args: argparse.Namespace) -> dict:
                          [f"output_dir={out}", f"data.path={data}", "data.limit=null", f"budgets={args.budgets}",
                           "policy.engine=simulated", "policy.model=simulated", "prm.engine=simulated",
                           "prm.model=simulated", "prm.format=prmkit", "chunk_size=50",
-                          # the simulated engines count characters as tokens: the recipe's 2 word tokens
-                          # ("16 *") are about 5 characters, its 5 ("16 * 3 = 48") about 11
-                          "methods.early_reject.partial_tokens=5", "methods.early_reject_bon.partial_tokens=11",
-                          *args.set])
+                          # the simulated engines count characters as tokens: the recipe's 3 word tokens
+                          # ("16 * 3") are about 6 characters, its 5 ("16 * 3 = 48") about 11
+                          "methods.early_reject.partial_tokens=6", "methods.early_reject_bon.partial_tokens=11",
+                          *([f"seed={seed}"] if seed else []), *args.set])
     command.run(recipe, "benchmarks/search.py (simulated engines)")
-    return json.loads((out / "metrics.json").read_text())
+    return out
 
 
 def main() -> None:
@@ -258,6 +313,12 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--budgets", default="[1,2,4,8,16]")
     parser.add_argument("--out", default=str(ROOT / "runs/bench_search"))
+    parser.add_argument("--held-out", type=int, default=None, metavar="SEED",
+                        help="real mode: search --problems fresh problems of the world's stream SEED (none from its "
+                             "train or test split) instead of its test split, which holds only 200")
+    parser.add_argument("--seeds", default="0", metavar="S,S,...",
+                        help="sampling seeds: each runs the whole search again; the targets pool them, since a "
+                             "1-point target is below the sampling noise of one run over a few hundred problems")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe override, e.g. methods.early_reject.partial_tokens=8 (repeatable)")
     args = parser.parse_args()
@@ -265,14 +326,38 @@ def main() -> None:
     if mode == "real" and not real_available():
         sys.exit("the quickstart policy or PRM checkpoint is missing: run `prmkit train recipes/quickstart/policy.yaml` "
                  "and `prmkit train recipes/quickstart/prm.yaml` first, or use --mode simulated")
-    start = time.perf_counter()
-    metrics = run_real(args) if mode == "real" else run_simulated(args)
     from prmkit.search.report import markdown_table
 
-    print(f"## prmkit search benchmark ({mode} engines, {args.problems} problems, "
-          f"{time.perf_counter() - start:.0f} s)\n")
-    print(markdown_table(metrics))
-    print("\n".join(f"- {line}" for line in targets(metrics)))
+    seeds = [int(x) for x in args.seeds.split(",")]
+    runs, outcomes = [], {}
+    for seed in seeds:
+        start = time.perf_counter()
+        out = run_real(args, seed) if mode == "real" else run_simulated(args, seed)
+        metrics = json.loads((out / "metrics.json").read_text())
+        runs.append(metrics)
+        for n, problems in read_outcomes(out / "results.jsonl").items():
+            outcomes.setdefault(n, {}).update({f"{seed}/{pid}": hits for pid, hits in problems.items()})
+        print(f"## prmkit search benchmark ({mode} engines, {args.problems} problems, seed {seed}, "
+              f"{time.perf_counter() - start:.0f} s)\n")
+        print(markdown_table(metrics) + "\n")
+    if len(runs) > 1:
+        print(f"## targets over the {len(runs)} seeds ({len(runs) * args.problems} searches per method and N)\n")
+    print("\n".join(f"- {line}" for line in targets(pooled(runs), outcomes=outcomes)))
+
+
+def pooled(runs: list[dict]) -> dict:
+    """Accuracy and generated tokens per problem averaged over runs of the same problems with other seeds."""
+    if len(runs) == 1:
+        return runs[0]
+    methods: dict = {}
+    for label, method in runs[0]["methods"].items():
+        budgets = {}
+        for n in method["budgets"]:
+            rows = [run["methods"][label]["budgets"][n] for run in runs]
+            budgets[n] = {key: sum(r[key] for r in rows) / len(rows)
+                          for key in ("accuracy", "generated_tokens_per_problem")}
+        methods[label] = {"budgets": budgets}
+    return {"methods": methods}
 
 
 if __name__ == "__main__":

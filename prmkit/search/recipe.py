@@ -41,8 +41,6 @@ class MethodSpec(Section):
     """early_reject: never keep fewer per problem (default 2N/M on beam, so the step's top-N/M selection still
     has a choice; 1 on best_of_n)."""
 
-
-
     def width(self, budget: int) -> int:
         """The beam width used at budget N: M, or N itself when N < M (so small budgets stay valid)."""
         return min(self.beam_width, budget)

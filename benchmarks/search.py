@@ -202,9 +202,10 @@ def read_outcomes(results: Path) -> dict:
     out: dict = {}
     with open(results, encoding="utf-8") as fh:
         for line in fh:
-            meta = json.loads(line)
-            out.setdefault(str(meta["meta"]["budget"]), {}).setdefault(meta["meta"]["problem_id"], {})[
-                meta["meta"]["method"]] = bool(meta["correct"])
+            row = json.loads(line)
+            meta = row["meta"]
+            out.setdefault(str(meta["budget"]), {}).setdefault(meta["problem_id"], {})[meta["method"]] = bool(
+                row["correct"])
     return out
 
 

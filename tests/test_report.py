@@ -250,3 +250,16 @@ def test_cli_exit_codes_and_dry_run(chain, tmp_path):
     shown = dry.stdout + dry.stderr
     assert "missing" in shown and "found" in shown
     assert not (tmp_path / "report").exists()
+
+
+def test_headline_uses_the_paired_interval_when_bench_gives_one():
+    from prmkit.report.headline import bestofn_comparison, describe
+
+    metrics = {"problems": 400, "accuracy": {"8": {"prm_min": 0.70, "majority_vote": 0.66, "pass@N": 0.9}},
+               "paired_vs_majority": {"8": {"prm_min": {"diff": 0.04, "ci95_low": 0.01, "ci95_high": 0.07}}}}
+    c = bestofn_comparison(metrics)
+    assert c.paired_ci95 == (0.01, 0.07) and c.verdict == "beat"
+    assert "paired 95% interval over 400 problems: +1.0 to +7.0 points" in describe(c)
+    metrics["paired_vs_majority"]["8"]["prm_min"].update(ci95_low=-0.01, ci95_high=0.09)
+    c = bestofn_comparison(metrics)
+    assert c.verdict == "within_noise"  # the interval reaches below 0

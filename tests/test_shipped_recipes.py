@@ -47,7 +47,9 @@ def test_shipped_recipe_validates(path):
 
 def named_inputs(path: Path) -> list[str]:
     """The models and data a recipe names (what its plan must show)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    from prmkit.recipe import resolve_vars
+
+    data = resolve_vars(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
     names = []
     for section in ("policy", "prm"):
         if isinstance(data.get(section), dict) and data[section].get("model"):  # a train recipe's prm: has none

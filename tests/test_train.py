@@ -153,7 +153,7 @@ def test_label_count_mismatch_names_record_and_file(tmp_path, policy):
 
 
 def test_unknown_objective_lists_allowed(tmp_path, data):
-    with pytest.raises(RecipeError, match="allowed: implicit, prm, sft"):
+    with pytest.raises(RecipeError, match="allowed: implicit, likelihood, prm, sft"):
         make_recipe(tmp_path, "dpo", data["hard"], init={"model": "x"})
 
 
@@ -215,3 +215,91 @@ def test_resume_continues_from_last_checkpoint(tmp_path, data, policy):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["train"]["resumed_from"].endswith("checkpoint-4") and metrics["train"]["steps"] == 6
     assert metrics["compute"]["trained_tokens_total"] > metrics["compute"]["trained_tokens_this_run"] > 0
+
+
+def test_implicit_step_target_puts_each_label_on_its_step(tmp_path, data, policy):
+    """implicit.target=steps: the loss is BCE of each step's cumulative reward against that step's label."""
+    recipe = make_recipe(tmp_path, "implicit", data["hard"], init={"model": str(policy / "final")},
+                         implicit={"beta": 0.1, "target": "steps"})
+    objective = make_objective(recipe)
+    from prmkit.train.init_model import load_for_training
+
+    model, tok = load_for_training(str(policy / "final"), "causal_lm")
+    objective.setup(model, tok, str(policy / "final"))
+    records = [Record.from_dict(json.loads(line)) for line in data["hard"].read_text().splitlines()][:4]
+    encoded = objective.encode(records, tok, "mem")
+    for rec, feat in zip(records, encoded.features):
+        on = [t for t in feat["targets"] if t != -100.0]
+        assert on == [float(x) for x in rec.labels]
+    batch = PadCollator(tok.pad_token_id)(encoded.features)
+    # policy == reference: every cumulative reward is 0, so each step's BCE is log 2 whatever its label
+    assert objective.compute_loss(model, batch).item() == pytest.approx(math.log(2), abs=1e-5)
+    unlabelled = Record.from_dict({**records[0].to_dict(), "labels": None, "correct": True})
+    with pytest.raises(DataError, match="no step labels"):
+        objective.encode([unlabelled], tok, "mem.jsonl")
+    run(recipe, "test")
+    assert read_metadata(tmp_path / "final")["implicit"]["target"] == "steps"
+
+
+def test_fit_logistic_recovers_a_known_calibration():
+    from prmkit.train.objectives.likelihood import fit_logistic
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20000, generator=g) * 4 - 3
+    y = torch.bernoulli(torch.sigmoid(0.8 * x + 1.5), generator=g)
+    scale, bias = fit_logistic(x, y)
+    assert scale == pytest.approx(0.8, abs=0.05) and bias == pytest.approx(1.5, abs=0.1)
+
+
+def test_scored_mask_leaves_out_prompt_and_separators():
+    from prmkit.train.objectives.likelihood import scored_mask
+
+    # prompt (0), step 1 of 3 tokens + 1 separator token, step 2 of 2 tokens + 1 separator token
+    assert scored_mask([0, 0, 1, 1, 1, 1, 2, 2, 2], 1) == [0, 0, 1, 1, 1, 0, 1, 1, 0]
+    assert scored_mask([0, 1, 1, 1, 2, 2, 2], 2) == [0, 1, 0, 0, 1, 0, 0]
+
+
+def test_likelihood_prm_scores_the_same_in_training_and_score(tmp_path, data, policy):
+    """objective likelihood: calibration fitted and saved; HFScorer reads the checkpoint to the same step scores;
+    scores never rise along a solution."""
+    from prmkit.engines.hf_scorer import HFScorer
+    from prmkit.train.init_model import load_for_training
+
+    recipe = make_recipe(tmp_path, "likelihood", data["hard"], init={"model": str(policy / "final")},
+                         training={"max_steps": 3, "learning_rate": 1e-5},
+                         eval={"data": {"path": str(data["hard_eval"])}})
+    run(recipe, "test")
+    meta = read_metadata(tmp_path / "final")
+    assert meta["format"] == "likelihood" and meta["scale"] != 1.0 and math.isfinite(meta["bias"])
+    fmt = format_for_checkpoint(tmp_path / "final")
+    assert (fmt.name, fmt.scale, fmt.bias) == ("likelihood", meta["scale"], meta["bias"])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "first_error_f1" in metrics["eval"]
+
+    records = [Record.from_dict(json.loads(line)) for line in data["hard_eval"].read_text().splitlines()][:6]
+    objective = make_objective(recipe)
+    model, tok = load_for_training(str(tmp_path / "final"), "causal_lm")
+    objective.setup(model, tok, str(tmp_path / "final"))
+    objective.calibration = (meta["scale"], meta["bias"])
+    batch = PadCollator(tok.pad_token_id)(objective._encode(records, tok, "mem", need_step_labels=False).features)
+    trained = objective.step_scores(model.eval(), batch)
+    scored = HFScorer(tmp_path / "final", dtype="float32", device="cpu").score([(r.problem, r.steps) for r in records])
+    for a, b in zip(trained, scored):
+        assert a == pytest.approx(b.scores, abs=1e-4)
+        assert all(x >= y - 1e-9 for x, y in zip(b.scores, b.scores[1:]))
+
+
+def test_likelihood_format_sums_step_text_logprobs(policy):
+    """The score of step i is sigmoid(scale * (log-probs of the texts of steps 1..i) + bias), separators left out."""
+    from prmkit.formats.likelihood import LikelihoodFormat
+
+    fmt = LikelihoodFormat(scale=1.0, bias=0.0)
+    tok = __import__("transformers").AutoTokenizer.from_pretrained(policy / "final")
+    enc = fmt.encode(tok, "p", ["a b", "c"])
+    n = len(enc.input_ids)
+    logp = [0.0] + [-1.0] * (n - 1)
+    scores = fmt.step_scores(logp, enc.step_positions, **enc.extra)
+    # every step-text token costs 1 nat; the separators are left out
+    first = len(tok("a b", add_special_tokens=False)["input_ids"])
+    second = first + len(tok("c", add_special_tokens=False)["input_ids"])
+    assert scores == pytest.approx([1 / (1 + math.exp(first)), 1 / (1 + math.exp(second))])

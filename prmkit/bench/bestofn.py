@@ -9,6 +9,7 @@ count cluster ids.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -100,19 +101,76 @@ def default_ns(n: int) -> list[int]:
     return ns
 
 
-def curves(problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int, aggregates: Sequence[str],
-           weighted: str) -> dict[int, dict[str, float]]:
-    """Accuracy per N and method, averaged over problems and over `trials` seeded subsets (one when N = all)."""
-    out: dict[int, dict[str, float]] = {}
+def per_problem_curves(problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int,
+                       aggregates: Sequence[str], weighted: str) -> dict[int, dict[str, list[float]]]:
+    """Each problem's accuracy per N and method, averaged over `trials` seeded subsets (one when N = all).
+
+    Kept per problem so that methods can be compared paired, problem by problem, on the same subsets."""
+    out: dict[int, dict[str, list[float]]] = {}
     for n in ns:
         rng = random.Random(seed * 1_000_003 + n)
-        sums: dict[str, float] = {}
+        rows: dict[str, list[float]] = {}
         for p in problems:
             full = len(p.candidates)
             reps = 1 if n >= full else trials
+            sums: dict[str, float] = {}
             for _ in range(reps):
                 chosen = p.candidates if n >= full else [p.candidates[i] for i in sorted(rng.sample(range(full), n))]
                 for method, hit in evaluate_subset(p, chosen, aggregates, weighted).items():
                     sums[method] = sums.get(method, 0.0) + hit / reps
-        out[n] = {m: v / len(problems) for m, v in sums.items()}
+            for method, v in sums.items():
+                rows.setdefault(method, []).append(v)
+        out[n] = rows
     return out
+
+
+def curves(problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int, aggregates: Sequence[str],
+           weighted: str) -> dict[int, dict[str, float]]:
+    """Accuracy per N and method, averaged over problems and over `trials` seeded subsets (one when N = all)."""
+    per = per_problem_curves(problems, ns, trials, seed, aggregates, weighted)
+    return {n: {m: sum(v) / len(v) for m, v in rows.items()} for n, rows in per.items()}
+
+
+Z95 = 1.959964
+
+
+def paired_interval(method: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
+    """Mean difference of two methods over the same problems with its paired 95% interval (normal approximation:
+    mean +- 1.96 * sd(d) / sqrt(P), d the per-problem differences). Pairing removes the problems' difficulty from
+    the noise, so the interval is far narrower than one from two independent accuracies."""
+    d = [a - b for a, b in zip(method, baseline)]
+    n = len(d)
+    mean = sum(d) / n
+    var = sum((x - mean) ** 2 for x in d) / (n - 1) if n > 1 else float("inf")
+    half = Z95 * math.sqrt(var / n)
+    return {"diff": mean, "ci95_low": mean - half, "ci95_high": mean + half, "problems": n}
+
+
+def paired_against(per: dict[int, dict[str, list[float]]], baseline: str = "majority_vote") -> dict[str, dict[str, dict[str, float]]]:
+    """For each N and each PRM-guided method (prm_*), its paired difference from `baseline`."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for n, rows in per.items():
+        if baseline not in rows:
+            continue
+        out[str(n)] = {m: paired_interval(v, rows[baseline]) for m, v in rows.items() if m.startswith("prm_")}
+    return out
+
+
+def within_problem_auc(problems: Sequence[Problem], aggregate_name: str) -> dict[str, float | int | None]:
+    """How often a right sample outscores a wrong sample of the same problem (ties count half), pooled over the
+    problems that have both: the ranking that best-of-N needs, free of problem difficulty."""
+    wins = pairs = 0.0
+    used = 0
+    for p in problems:
+        right = [c.aggregates.get(aggregate_name) for c in p.candidates if c.correct]
+        wrong = [c.aggregates.get(aggregate_name) for c in p.candidates if not c.correct]
+        right = [float("-inf") if s is None else s for s in right]
+        wrong = [float("-inf") if s is None else s for s in wrong]
+        if not right or not wrong:
+            continue
+        used += 1
+        for a in right:
+            for b in wrong:
+                pairs += 1
+                wins += 1.0 if a > b else 0.5 if a == b else 0.0
+    return {"auc": wins / pairs if pairs else None, "problems": used}

@@ -105,6 +105,14 @@ class ImplicitHead(Head):
         return torch.cat([ratio.new_zeros((ratio.shape[0], 1)), ratio], dim=1)
 
 
+class LikelihoodHead(Head):
+    """Per-token log pi(t_k | <k) of the checkpoint (0 at k = 0): what a likelihood PRM calibrates."""
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        logp = ImplicitHead._token_logprobs(self.model, ids, mask)
+        return torch.cat([logp.new_zeros((logp.shape[0], 1)), logp], dim=1)
+
+
 HEADS: Registry[Callable[..., Head]] = Registry("PRM head kind")
 
 
@@ -177,6 +185,13 @@ def _implicit(path: str, dtype: Any, trust_remote_code: bool, fmt: Any) -> Head:
     reference = resolve_model(fmt.reference_model)
     return ImplicitHead(_from_pretrained(AutoModelForCausalLM, path, dtype, trust_remote_code),
                         _from_pretrained(AutoModelForCausalLM, reference, dtype, trust_remote_code))
+
+
+@HEADS.register("likelihood")
+def _likelihood(path: str, dtype: Any, trust_remote_code: bool, fmt: Any) -> Head:
+    from transformers import AutoModelForCausalLM
+
+    return LikelihoodHead(_from_pretrained(AutoModelForCausalLM, path, dtype, trust_remote_code))
 
 
 def resolve_format(model: str, format: Any = "auto", options: dict[str, Any] | None = None) -> Any:

@@ -10,7 +10,7 @@ checkpoint becomes a token classifier in vLLM depends on the format's head:
   classifier whose rows are the LM-head rows of the good and bad tokens (`classifier_from_token`), so the
   two logits are exactly the LM's. vLLM's documented STEP pooler config (`returned_token_ids`) is NOT
   used: in vLLM 0.32 it indexes the normalised hidden state instead of the logits and gives wrong scores.
-- value (Skywork) and implicit PRMs: not served; a ModelError, or the hf engine when `fallback: hf`.
+- value (Skywork), implicit and likelihood PRMs: not served; a ModelError, or the hf engine when `fallback: hf`.
 
 vLLM has had bugs in reading such scores, so the first `score` call also runs the hf engine on its first
 `verify_against_hf` solutions (before vLLM takes the GPU) and refuses to go on when they disagree.

@@ -70,3 +70,4 @@ from prmkit.formats.math_shepherd import MathShepherdFormat; FORMATS.register("m
 from prmkit.formats.rlhflow import RLHFlowFormat; FORMATS.register("rlhflow")(RLHFlowFormat)  # noqa: E402,E702
 from prmkit.formats.skywork import SkyworkFormat; FORMATS.register("skywork")(SkyworkFormat)  # noqa: E402,E702
 from prmkit.formats.implicit import ImplicitFormat; FORMATS.register("implicit")(ImplicitFormat)  # noqa: E402,E702
+from prmkit.formats.likelihood import LikelihoodFormat; FORMATS.register("likelihood")(LikelihoodFormat)  # noqa: E402,E702

@@ -2,8 +2,10 @@
 
 Everything is computed from the bench and search metrics. At the largest N both measured, the best
 PRM-guided variant (named, with how many were tried) is set against plain majority vote; the difference is
-given in points with the sampling noise over that many problems (two standard errors of a difference of two
-accuracies), so a win inside the noise is called that and not a win.
+given in points with its noise, so a win inside the noise is called that and not a win. Best-of-N metrics
+carry the paired 95% interval over the test problems (`paired_vs_majority`, same problems and subsets for
+both methods); without it (search, older metrics) the noise is two standard errors of a difference of two
+independent accuracies.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class Comparison:
     oracle: float | None = None
     prm_tokens: float | None = None
     majority_tokens: float | None = None
+    paired_ci95: tuple[float, float] | None = None
+    """The paired 95% interval of the difference, when the metrics carry one."""
 
     @property
     def diff(self) -> float:
@@ -51,7 +55,10 @@ class Comparison:
 
     @property
     def noise(self) -> float:
-        """Two standard errors of the difference of two accuracies over `problems` problems."""
+        """Half the paired 95% interval when known; else two standard errors of the difference of two accuracies
+        over `problems` problems."""
+        if self.paired_ci95 is not None:
+            return (self.paired_ci95[1] - self.paired_ci95[0]) / 2
         var = self.prm * (1 - self.prm) + self.majority * (1 - self.majority)
         return 2 * math.sqrt(var / self.problems) if self.problems else float("inf")
 
@@ -62,6 +69,8 @@ class Comparison:
             return "tied"
         if self.diff < 0:
             return "below"
+        if self.paired_ci95 is not None:
+            return "beat" if self.paired_ci95[0] > 0 else "within_noise"
         return "beat" if self.diff > self.noise else "within_noise"
 
 
@@ -81,8 +90,10 @@ def bestofn_comparison(metrics: dict[str, Any]) -> Comparison | None:
     method, acc = _best(_prm_bench(rows[top]))
     compared = [n for n in usable if n > 1]
     above = [n for n in compared if _best(_prm_bench(rows[n]))[1] > rows[n][MAJORITY_BENCH] + 1e-12]
+    paired = ((metrics.get("paired_vs_majority") or {}).get(str(top)) or {}).get(method)
+    ci = (paired["ci95_low"], paired["ci95_high"]) if isinstance(paired, dict) and "ci95_low" in paired else None
     return Comparison("best-of-N", top, method, acc, rows[top][MAJORITY_BENCH], int(metrics.get("problems") or 0),
-                      len(_prm_bench(rows[top])), above, compared, rows[top].get(ORACLE_BENCH))
+                      len(_prm_bench(rows[top])), above, compared, rows[top].get(ORACLE_BENCH), paired_ci95=ci)
 
 
 def _prm_bench(row: dict[str, Any]) -> dict[str, float]:
@@ -124,9 +135,13 @@ def describe(c: Comparison) -> str:
         "below": "PRM-guided selection **did not beat majority vote**",
     }[c.verdict]
     which = f"the best of {c.variants} PRM-guided methods" if c.variants > 1 else "the PRM-guided method"
+    if c.paired_ci95 is not None:
+        noise = (f"paired 95% interval over {c.problems} problems: {100 * c.paired_ci95[0]:+.1f} to "
+                 f"{100 * c.paired_ci95[1]:+.1f} points")
+    else:
+        noise = f"over {c.problems} problems, differences within about ±{100 * c.noise:.1f} points are sampling noise"
     text = (f"{lead}: at N = {c.n}, {which}, `{c.method}`, reached {pct(c.prm)} against majority vote's "
-            f"{pct(c.majority)}, **{points(c.diff)}** (over {c.problems} problems, differences within about "
-            f"±{100 * c.noise:.1f} points are sampling noise)")
+            f"{pct(c.majority)}, **{points(c.diff)}** ({noise})")
     if c.prm_tokens is not None and c.majority_tokens:
         if abs(c.prm_tokens - c.majority_tokens) <= 0.005 * c.majority_tokens:
             text += f", at the same generated tokens ({c.majority_tokens:.0f} per problem)"

@@ -173,6 +173,7 @@ def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
     before_s, tokens_before = clock.before_s, clock.tokens_before
     args = trainer.args
     model = trainer.model
+    objective.finish(model)
     final_metrics = eval_cb.run(model, trainer.state.global_step) if eval_records else {}
     meta = metadata(objective, recipe)
     final = save_final(model, tokenizer, out_dir / "final", meta, merge_lora=recipe.lora is None or recipe.lora.merge)

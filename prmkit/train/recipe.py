@@ -63,11 +63,15 @@ class PrmSpec(Section):
 
 
 class ImplicitSpec(Section):
-    """Implicit PRM (PRIME): reward = beta * log(pi / pi_ref), trained from outcome labels only."""
+    """Implicit PRM (PRIME): reward = beta * log(pi / pi_ref), trained from outcome or step labels."""
 
     beta: float = Field(default=0.05, gt=0.0)
     reference_model: str | None = None
     """The frozen reference; default: the init model."""
+    target: Literal["outcome", "steps"] = "outcome"
+    """outcome: BCE of the whole solution's reward against its outcome (PRIME). steps: BCE of every step's
+    cumulative reward against that step's label (annotate's automatic labels), so a correct step inside a
+    wrong solution is not pushed down with the rest of it."""
 
 
 class LoraSpec(Section):

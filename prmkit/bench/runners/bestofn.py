@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from prmkit.bench.bestofn import build_problem, curves, default_ns
+from prmkit.bench.bestofn import build_problem, default_ns, paired_against, per_problem_curves, within_problem_auc
 from prmkit.bench.report import line_plot, markdown_table, rich_table
 from prmkit.bench.runners import BENCHMARKS, Context, Outcome
 from prmkit.data.layouts import load_records
@@ -48,16 +48,21 @@ def run(ctx: Context) -> Outcome:
     ns = sorted(n for n in (spec.ns or default_ns(n_max)) if n <= n_max)
     if not ns:
         raise RecipeError(f"bestofn.ns: every N is above the {n_max} samples drawn per problem")
-    table = curves(problems, ns, spec.trials, recipe.seed, spec.aggregates, spec.weighted_aggregate)
+    per = per_problem_curves(problems, ns, spec.trials, recipe.seed, spec.aggregates, spec.weighted_aggregate)
+    table = {n: {m: sum(v) / len(v) for m, v in rows.items()} for n, rows in per.items()}
+    paired = paired_against(per)
+    auc = {a: within_problem_auc(problems, a) for a in names}
     methods = list(next(iter(table.values())))
     metrics: dict[str, Any] = {
         "benchmark": "bestofn", "source": source, "problems": len(problems), "samples_per_problem": n_max,
         "trials": spec.trials, "ns": ns, "accuracy": {str(n): table[n] for n in ns}, "skipped_ungradable": skipped,
+        "paired_vs_majority": paired, "within_problem_auc": auc,
     }
     if ctx.compute:
         from prmkit.score.command import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
+    prm_methods = [m for m in methods if m.startswith("prm_")]
     header = ["N", *methods]
     rows = [[str(n), *[table[n][m] for m in methods]] for n in ns]
     line_plot(ctx.out_dir / "bestofn.png", ns, {m: [table[n][m] for n in ns] for m in methods},
@@ -67,10 +72,23 @@ def run(ctx: Context) -> Outcome:
         f"full draw, {spec.trials} seeded random subsets per problem are averaged (one draw, subsampled).", "",
         "Accuracy in percent. prm_<agg>: the sample with the highest aggregate step score; prm_weighted_vote: answers",
         "weighted by that aggregate; majority_vote: plain vote; pass@N: any sample correct (oracle).", "",
-        markdown_table(header, rows, percent=True), "", "![accuracy against N](bestofn.png)",
+        markdown_table(header, rows, percent=True), "", "![accuracy against N](bestofn.png)", "",
+        "Paired against majority vote (same problems, same subsets): difference in points, 95% interval.", "",
+        markdown_table(["N", *prm_methods], [[str(n), *[_interval(paired[str(n)][m]) for m in prm_methods]]
+                                             for n in ns if str(n) in paired]), "",
+        "Within-problem AUC (a right sample scored above a wrong one of the same problem): "
+        + ", ".join(f"{a} {_auc(auc[a])}" for a in names) + ".",
     ])
     rich_table("Best-of-N accuracy (%)", header, rows, percent=True)
     top = ns[-1]
     out_rows = {f"{m} @{top}": table[top][m] for m in methods}
     out_rows["problems"] = len(problems)
     return Outcome(metrics, report, out_rows)
+
+
+def _interval(p: dict[str, float]) -> str:
+    return f"{100 * p['diff']:+.1f} [{100 * p['ci95_low']:+.1f}, {100 * p['ci95_high']:+.1f}]"
+
+
+def _auc(a: dict[str, Any]) -> str:
+    return "n/a" if a["auc"] is None else f"{a['auc']:.3f} ({a['problems']} problems)"

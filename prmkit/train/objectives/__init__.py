@@ -1,4 +1,4 @@
-"""Training objectives by name (`objective:` in a train recipe): prm, implicit, sft.
+"""Training objectives by name (`objective:` in a train recipe): prm, implicit, likelihood, sft.
 
 An objective owns the three things that differ between them: which model class it trains, how a
 record becomes training features, and the loss. The Trainer, checkpointing and the CLI are shared.
@@ -65,6 +65,9 @@ class Objective:
         """Held-out metrics (no gradient); {} when the objective has none for these records."""
         return {}
 
+    def finish(self, model: Any) -> None:
+        """After training, before the final checkpoint: anything fitted on the trained model (default: nothing)."""
+
     def metadata(self) -> dict[str, Any]:
         """The objective's part of prmkit_prm.json."""
         return {}
@@ -81,6 +84,7 @@ def make_objective(recipe: "TrainRecipe") -> Objective:
 def _load_builtin() -> None:
     """Import the objective modules, which register themselves (kept lazy: they import torch)."""
     import prmkit.train.objectives.implicit  # noqa: F401
+    import prmkit.train.objectives.likelihood  # noqa: F401
     import prmkit.train.objectives.prm  # noqa: F401
     import prmkit.train.objectives.sft  # noqa: F401
 

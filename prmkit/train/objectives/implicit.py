@@ -2,9 +2,15 @@
 
 The model is a causal LM; a frozen reference (the init model unless the recipe names one) anchors it.
 With beta the recipe's scale, the sequence reward is beta * sum over response tokens of
-(log pi - log pi_ref), and the loss is BCE(sigmoid(reward), outcome). Step i's reward r_i is the same
-sum over its own tokens (step text + separator) and its score sigmoid(r_1 + ... + r_i): the estimated
-outcome log-odds from that prefix. Rendering is prmkit's format (lm head), so `score` reads it the same way.
+(log pi - log pi_ref). Step i's reward r_i is the same sum over its own tokens (step text + separator) and
+its score sigmoid(r_1 + ... + r_i): the estimated outcome log-odds from that prefix. Rendering is prmkit's
+format (lm head), so `score` reads it the same way.
+
+Two targets (`implicit.target`): `outcome` is PRIME's loss, BCE(sigmoid(sequence reward), outcome);
+`steps` is BCE(sigmoid(r_1 + ... + r_i), label_i) summed over every labelled step, which uses annotate's
+step labels. Why `steps`: an outcome loss pushes every token of a wrong solution down, the correct steps
+before its first error included; measured on the quickstart world, outcome training made the base model's
+own likelihood a worse verifier (within-problem AUC 0.90 before, 0.84 after).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from prmkit.formats.prmkit_format import prompt_ids
 from prmkit.records import Record
 from prmkit.train.metrics import prm_metrics
 from prmkit.train.objectives import OBJECTIVES, Encoded, Objective
+from prmkit.train.objectives.prm import IGNORE, check_labels
 
 
 def outcome_of(record: Record, source: str) -> float:
@@ -52,6 +59,7 @@ class ImplicitObjective(Objective):
         self.format = PrmkitFormat(head="token_classification", step_separator=p.step_separator,
                                    chat_template=p.chat_template)
         self.beta = recipe.implicit.beta
+        self.target = recipe.implicit.target
         self.reference: Any = None
         self.reference_name = ""
 
@@ -72,10 +80,16 @@ class ImplicitObjective(Objective):
             param.requires_grad_(False)
 
     def encode(self, records: list[Record], tokenizer: Any, source: str) -> Encoded:
+        return self._encode(records, tokenizer, source, need_step_labels=self.target == "steps")
+
+    def _encode(self, records: list[Record], tokenizer: Any, source: str, need_step_labels: bool) -> Encoded:
+        """Features per record: ids, the step of each token, the outcome and (when labelled) per-token targets,
+        each step's label on its last token and IGNORE elsewhere."""
         out = Encoded()
         st = out.stats
         for rec in records:
             outcome = outcome_of(rec, source)
+            step_labels = check_labels(rec, source) if need_step_labels else None
             st.records += 1
             enc = self.format.encode(tokenizer, rec.problem, rec.steps, self.recipe.max_length)
             st.dropped_labels += enc.dropped_steps
@@ -91,9 +105,17 @@ class ImplicitObjective(Objective):
                 for t in range(prev, pos + 1):
                     step_ids[t] = k + 1
                 prev = pos + 1
-            st.labels += 1
+            feature: dict[str, Any] = {"input_ids": enc.input_ids, "step_ids": step_ids, "outcome": outcome}
+            if step_labels is not None:
+                targets = [IGNORE] * len(enc.input_ids)
+                for pos, label in zip(enc.step_positions, step_labels):
+                    targets[pos] = float(label)
+                feature["targets"] = targets
+                st.labels += len(enc.step_positions)
+            else:
+                st.labels += 1
             st.tokens += len(enc.input_ids)
-            out.features.append({"input_ids": enc.input_ids, "step_ids": step_ids, "outcome": outcome})
+            out.features.append(feature)
             out.kept.append(st.records - 1)
         st.examples = len(out.features)
         return out
@@ -113,8 +135,14 @@ class ImplicitObjective(Objective):
     def compute_loss(self, model: Any, batch: dict[str, Any]) -> Any:
         import torch.nn.functional as F
 
-        reward = self.token_rewards(model, batch).sum(-1)
-        return F.binary_cross_entropy_with_logits(reward, batch["outcome"])
+        rewards = self.token_rewards(model, batch)
+        if self.target == "steps":
+            # reward index j predicts token j + 1, so the cumulative reward up to token t sits at index t - 1
+            cumulative = rewards.cumsum(-1)
+            targets = batch["targets"][:, 1:]
+            keep = targets != IGNORE
+            return F.binary_cross_entropy_with_logits(cumulative[keep], targets[keep])
+        return F.binary_cross_entropy_with_logits(rewards.sum(-1), batch["outcome"])
 
     def step_scores(self, model: Any, batch: dict[str, Any]) -> list[list[float]]:
         """sigmoid of the cumulative step rewards per sequence."""
@@ -136,7 +164,7 @@ class ImplicitObjective(Objective):
         from prmkit.train.collate import PadCollator
 
         labelled = [r for r in records if r.labels is not None and len(r.labels) == len(r.steps)]
-        encoded = self.encode(records, tokenizer, "eval data")
+        encoded = self._encode(records, tokenizer, "eval data", need_step_labels=False)
         feats = encoded.features
         collate = PadCollator(tokenizer.pad_token_id)
         device = next(model.parameters()).device
@@ -160,7 +188,8 @@ class ImplicitObjective(Objective):
         f = self.format
         return {"format": "implicit", "objective": "implicit", "head": None, "step_separator": f.step_separator,
                 "good_token": None, "bad_token": None, "chat_template": f.chat_template, "label_type": "hard",
-                "last_step_only": False, "implicit": {"beta": self.beta, "reference_model": self.reference_name}}
+                "last_step_only": False, "implicit": {"beta": self.beta, "reference_model": self.reference_name,
+                                                    "target": self.target}}
 
 
 OBJECTIVES.register("implicit")(ImplicitObjective)

@@ -39,20 +39,31 @@ def _run(name: str, pairs: list[tuple[str, str | None, str]], expect: list[bool]
     print(f"{name:<44} n={len(pairs):>5}  agree {agree / len(pairs):7.2%}  {len(pairs) / dt:9.0f} /s  ({share})")
 
 
-def _processbench(order: tuple[str, ...]) -> tuple[float, int, float]:
+def _processbench_rows() -> list[tuple[str, str, bool]]:
+    """(solution text, gold answer, the experts' final-answer verdict) for every ProcessBench gsm8k and math
+    solution whose problem has a GSM8K test or MATH-500 gold answer (512 of them)."""
     refs = {r["problem"].strip(): r["answer"] for r in _jsonl(DATA / "math500" / "test.jsonl")}
     refs.update(
         {r["question"].strip(): r["answer"].split("####")[-1].strip() for r in _jsonl(DATA / "gsm8k" / "test.jsonl")}
     )
     rows = [r for n in ("math", "gsm8k") for r in json.loads((DATA / "processbench" / f"{n}.json").read_text())]
-    rows = [r for r in rows if r["problem"].strip() in refs]
+    return [("\n\n".join(r["steps"]), refs[r["problem"].strip()], r["final_answer_correct"])
+            for r in rows if r["problem"].strip() in refs]
+
+
+def _agreement(grade, rows: list[tuple[str, str, bool]]) -> tuple[float, float]:
     start = time.perf_counter()
-    agree = sum(
-        judge(extract_answer("\n\n".join(r["steps"]), order=order), refs[r["problem"].strip()]).equal
-        == r["final_answer_correct"]
-        for r in rows
-    )
-    return agree / len(rows), len(rows), len(rows) / (time.perf_counter() - start)
+    agree = sum(grade(text, gold) == truth for text, gold, truth in rows)
+    return agree / len(rows), len(rows) / (time.perf_counter() - start)
+
+
+def _math_verify(text: str, gold: str) -> bool:
+    from math_verify import parse, verify
+
+    try:
+        return bool(verify(parse(gold), parse(text)))
+    except Exception:  # noqa: BLE001 - a crash is a "not equal" verdict, as a grader would count it
+        return False
 
 
 def _adversarial() -> dict[str, str]:
@@ -67,6 +78,11 @@ def _adversarial() -> dict[str, str]:
         "150k unclosed \\boxed{": "\\boxed{" * 150_000,
         "\\frac{1}{0}": "\\frac{1}{0}",
         "control characters": "5\x00\x07\x1b[31m\x7f",
+        "150k unclosed \\( (fallback)": "\\( 1 = " * 150_000,
+        "150k '$1 = 2' (fallback)": "$1 = 2 " * 150_000,
+        "40k 'answer answered answers'": "answer answered answers " * 40_000 + "is 5",
+        "70k 'the answer is'": "the answer is " * 70_000,
+        "170k 'has 1' in one sentence": "has 1 " * 170_000,
     }
 
 
@@ -86,9 +102,20 @@ def main() -> None:
     truth = [a == b for a, b, _ in shifted]
     _run("MATH-500: answer vs next record's (negatives)", shifted, truth)
 
-    for label, order in [("default order", DEFAULT_ORDER), ("+ last_number", (*DEFAULT_ORDER, "last_number"))]:
-        rate, n, speed = _processbench(order)
-        print(f"ProcessBench outputs vs final_answer_correct ({label}): n={n}  agree {rate:.2%}  {speed:.0f} /s")
+    rows = _processbench_rows()
+    print(f"\nProcessBench gsm8k + math solutions with a gold answer (n={len(rows)}): agreement with the experts' "
+          "final_answer_correct")
+    graders = [
+        ("prmkit (documented order: markers, last wins, then final expression)",
+         lambda t, g: judge(extract_answer(t), g).equal),
+        ("prmkit, markers only (fallback off)", lambda t, g: judge(extract_answer(t, fallback=False), g).equal),
+        ("prmkit, markers + last_number (the old opt-in)",
+         lambda t, g: judge(extract_answer(t, order=(*DEFAULT_ORDER, "last_number"), fallback=False), g).equal),
+        ("plain math-verify: verify(parse(gold), parse(text))", _math_verify),
+    ]
+    for label, grade in graders:
+        rate, speed = _agreement(grade, rows)
+        print(f"  {label:<72} agree {rate:7.2%}  {speed:7.0f} /s")
 
     print("\nadversarial inputs (slowest of: extract, compare against '5', 'x+1' and itself):")
     worst = ("", 0.0)

@@ -69,10 +69,74 @@ def test_extract_answer_none(text: str) -> None:
 
 def test_extract_order_is_a_registry() -> None:
     text = "So, after all his transactions, Raymond has $1,208 left."
-    assert extract_answer(text) is None
-    assert extract_answer(text, order=(*DEFAULT_ORDER, "last_number")) == "1208"
+    assert extract_answer(text, fallback=False) is None
+    assert extract_answer(text) == "1208"  # the no-marker fallback
+    assert extract_answer(text, order=(*DEFAULT_ORDER, "last_number"), fallback=False) == "1208"
     with pytest.raises(RecipeError, match="allowed: .*boxed"):
         extract_answer(text, order=("boxd",))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # seen on SmolLM2-135M-Instruct's GSM8K output
+        ("#### 1\nThe answer is: 6", "6"),
+        ("So, the answer is 2 + 5 = 7.", "7"),
+        ("So, the answer to this problem is 8.", "8"),
+        # markers that disagree: the one written last wins
+        ("\\boxed{5} but then the answer is 6.", "6"),
+        ("The answer is 6, so \\boxed{5}", "5"),
+        ("The answer is 4.\n#### 9", "9"),
+        # variants of "answer is"
+        ("**Answer:** 12 apples", "12"),
+        ("Final answer: $\\frac{3}{4}$", "\\frac{3}{4}"),
+        ("**Answer:** Verna received $7.00 in change.", "7.00"),
+        ("The final answer is $\\boxed{y = 2x + 3}$. I hope it is correct.", "y = 2x + 3"),
+        ("The answered questions were 5; the answer is 9", "9"),
+        # no marker: the last sentence's result
+        ("Therefore, Elvis is 54 miles east of his house.", "54"),
+        ("So, Charisma spends a total of 34 hours on meditation and yoga practice in 4 weeks.", "34"),
+        ("Thus, \\( b = 3 \\).", "3"),
+        ("Therefore, $\\cos \\angle RPS = -\\frac{24}{25}$.", "-\\frac{24}{25}"),
+        ("\\[ V = 20 \\times 2 = 40 \\text{ cubic inches} \\]", "40"),
+        ("Thus, Charlie will make a total of \\(\\$440\\) for the day.", "440"),
+        ("So, it took James 2 hours to walk to the store.", "2"),
+        ("We get 3 + 4 = 7.\n\nNothing more to add.", "7"),
+    ],
+)
+def test_extraction_rules(text: str, expected: str) -> None:
+    """The documented order: markers (last one wins), a marker's final expression, then the no-marker fallback."""
+    assert extract_answer(text) == expected
+
+
+def test_fallback_off_asks_whether_an_answer_was_stated() -> None:
+    assert extract_answer("16 * 3 = 48", fallback=False) is None
+    assert extract_answer("16 * 3 = 48") == "48"
+    assert extract_answer("The answer is 48.", fallback=False) == "48"
+
+
+def test_processbench_full_agreement_beats_plain_math_verify() -> None:
+    """All 512 ProcessBench gsm8k + math solutions whose problem has a GSM8K / MATH-500 gold answer: prmkit's verdict
+    against the experts' final-answer judgement, side by side with plain math-verify (measured 0.992 and 0.965)."""
+    if not (SHARED / "processbench").exists():
+        pytest.skip("shared data (../shared/data) is not available")
+    from math_verify import parse, verify
+
+    refs = {r["problem"].strip(): r["answer"] for r in _jsonl(SHARED / "math500" / "test.jsonl")}
+    refs.update({r["question"].strip(): _gsm8k_reference(r["answer"]) for r in _jsonl(SHARED / "gsm8k" / "test.jsonl")})
+    rows = [r for n in ("math", "gsm8k") for r in json.loads((SHARED / "processbench" / f"{n}.json").read_text())]
+    rows = [r for r in rows if r["problem"].strip() in refs]
+    assert len(rows) == 512
+    ours = plain = 0
+    for r in rows:
+        text, gold = "\n\n".join(r["steps"]), refs[r["problem"].strip()]
+        ours += is_equivalent(extract_answer(text), gold) == r["final_answer_correct"]
+        try:
+            plain += bool(verify(parse(gold), parse(text))) == r["final_answer_correct"]
+        except Exception:
+            plain += not r["final_answer_correct"]
+    assert ours / len(rows) >= 0.99
+    assert ours > plain
 
 
 def test_extract_gsm8k_fixture() -> None:
@@ -114,11 +178,11 @@ def _processbench_agreement(rows: list[dict], order: tuple[str, ...] = DEFAULT_O
 def test_processbench_fixture_agrees_with_labels() -> None:
     """Real model outputs: our verdict vs ProcessBench's final_answer_correct.
 
-    Measured on this sample: 0.965 with the default extractors, 0.988 adding `last_number`.
+    Measured on this sample: 0.965 with markers only (fallback off), 0.988 with the old last-number guess, and
+    0.994 (171 of 172) with the documented order (markers, then the final expression).
     """
     rows = _jsonl(FIXTURES / "processbench_graded_sample.jsonl")
-    assert _processbench_agreement(rows) >= 0.95
-    assert _processbench_agreement(rows, (*DEFAULT_ORDER, "last_number")) >= 0.98
+    assert _processbench_agreement(rows) >= 0.99
 
 
 def test_math500_full_agreement() -> None:
@@ -219,6 +283,12 @@ def _adversarial() -> dict[str, str]:
         "control": "5\x00\x07\x1b[31m\x7f",
         "surrogate": "\ud800\udfff?",
         "huge_number": "9" * 5000,
+        # the no-marker fallback and the "answer ... is" scan on hostile text
+        "open_math_1mb": "\\( 1 = " * 150_000,
+        "dollars_1mb": "$1 = 2 " * 150_000,
+        "answer_words_1mb": "answer answered answers " * 40_000 + "is 5",
+        "answer_is_1mb": "the answer is " * 70_000,
+        "one_sentence_1mb": "has 1 " * 170_000,
     }
 
 

@@ -51,7 +51,8 @@ class Node:
 
     @property
     def answer(self) -> str | None:
-        return extract_answer("\n".join(self.steps)) if self.steps else None
+        """The answer the candidate stated (no guessing from a last number: an unfinished candidate has none)."""
+        return extract_answer("\n".join(self.steps), fallback=False) if self.steps else None
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class StepPolicy:
             child.finish = "eos"
         elif completion.finish_reason == "length":
             child.finish = "length"
-        elif extract_answer(step) is not None:
+        elif extract_answer(step, fallback=False) is not None:  # the step states an answer
             child.finish = "answer"
         elif len(steps) >= self.max_steps:
             child.finish = "max_steps"

@@ -32,7 +32,7 @@ def render_judge_prompt(template: str, record: Record) -> str:
 
 def parse_verdict(text: str, n_steps: int) -> int | None:
     """The judged first-error index, or None when the verdict names no valid step."""
-    found = extract_answer(text)
+    found = extract_answer(text, fallback=False)
     candidates = [found] if found is not None else []
     candidates += _INT.findall(text)[:1]
     for cand in candidates:

@@ -172,3 +172,19 @@ def test_within_problem_auc_counts_pairs_inside_each_problem():
                 Problem("3", [cand(True, 0.3)], [True])]
     out = within_problem_auc(problems, "min")
     assert out == {"auc": pytest.approx(2.5 / 4), "problems": 2}
+
+
+def test_bestofn_grades_samples_whose_correct_is_null():
+    """A sample with a reference and correct: null counts right in PRM selection and pass@N when its answer is."""
+    from prmkit.bench.bestofn import build_problem, evaluate_subset
+
+    samples = [{"answer": "7", "correct": None, "reference": "7", "aggregates": {"min": 0.9}},
+               {"answer": "8", "correct": None, "reference": "7", "aggregates": {"min": 0.1}},
+               {"answer": None, "correct": None, "reference": "7", "aggregates": {"min": 0.95}}]
+    p = build_problem("q", samples)
+    assert [c.correct for c in p.candidates] == [True, False, False]
+    hits = evaluate_subset(p, p.candidates[:2], ["min"], "min")
+    assert hits["prm_min"] and hits["pass@N"] and hits["majority_vote"]
+    # the answerless sample scores highest: PRM selection may pick it, and is then wrong; votes skip it
+    hits = evaluate_subset(p, p.candidates, ["min"], "min")
+    assert not hits["prm_min"] and hits["majority_vote"]

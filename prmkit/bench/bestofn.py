@@ -50,13 +50,23 @@ def build_problem(pid: str, samples: Sequence[dict[str, Any]]) -> Problem:
                     break
             else:
                 reps.append(answer)
-                ok = s.get("correct")
-                if ok is None and s.get("reference") is not None:
-                    ok = is_equivalent(answer, s["reference"])
-                correct.append(bool(ok))
+                correct.append(sample_correct(s))
                 cluster = len(reps) - 1
-        candidates.append(Candidate(cluster, bool(s.get("correct")), dict(s.get("aggregates") or {})))
+        candidates.append(Candidate(cluster, sample_correct(s), dict(s.get("aggregates") or {})))
     return Problem(pid, candidates, correct)
+
+
+def sample_correct(sample: dict[str, Any]) -> bool:
+    """A sample's verdict: its `correct` field, else its answer graded against its `reference`.
+
+    Data from elsewhere may carry a reference but `correct: null`; PRM selection and pass@N must grade it as
+    the answer clusters do. A sample with no extracted answer is wrong, but it stays a candidate: PRM selection
+    may pick it (and is then wrong), as OpenAI's prm800k/eval/eval.py grades every selected sample whether
+    or not an answer was found; votes skip it, having no answer to count."""
+    ok = sample.get("correct")
+    if ok is None and sample.get("reference") is not None and sample.get("answer") is not None:
+        ok = is_equivalent(sample["answer"], sample["reference"])
+    return bool(ok)
 
 
 def _vote(problem: Problem, chosen: list[Candidate], weight: str | None) -> bool:

@@ -175,7 +175,43 @@ def test_math_shepherd_label_that_does_not_mirror_input(tmp_path: Path) -> None:
     row = {"input": "Q? Step 1: a ки\nStep 2: b ки", "label": "Q? Step 1: a +\nStep 2: b ?"}
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"ms\.jsonl line 1: math_shepherd layout: .*'\?' where step 2"):
-        list(load_records(path))
+        list(load_records(path, layout="math_shepherd", skip_bad_rows=False))
+
+
+def _ms_row(text: str) -> dict:
+    """A Math-Shepherd row: 'input' with ' ки' tags, 'label' the same text with each tag as + (or - for '-ки')."""
+    label = text.replace("-ки", "-").replace("ки", "+")
+    return {"input": text.replace("-ки", "ки"), "label": label}
+
+
+def test_math_shepherd_problem_ends_where_trl_finds_it(tmp_path: Path) -> None:
+    """'Step 1:', else 'step 1:', else after the first '?'; a tag inside the problem is dropped with its label."""
+    rows = [
+        _ms_row("How many? Step 1: 2 + 2 = 4 ки\nStep 2: The answer is: 4 ки"),
+        _ms_row("How many? step 1: 2 + 2 = 4 ки\nstep 2: The answer is: 4 -ки"),
+        _ms_row("How many? First add 2 and 2 to get 4. ки\nThe answer is: 4 ки"),
+        _ms_row("Mr. Rocky sells ки jam. How much? Step 1: 3 jars ки\nStep 2: The answer is: 3 ки"),
+    ]
+    path = tmp_path / "ms.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    a, b, c, d = list(load_records(path))
+    assert (a.problem, a.steps[0], a.labels) == ("How many?", "Step 1: 2 + 2 = 4", [1.0, 1.0])
+    assert (b.problem, b.steps[0], b.labels, b.correct) == ("How many?", "step 1: 2 + 2 = 4", [1.0, 0.0], False)
+    assert (c.problem, c.steps, c.labels) == ("How many?", ["First add 2 and 2 to get 4.", "The answer is: 4"],
+                                              [1.0, 1.0])
+    assert d.problem == "Mr. Rocky sells  jam. How much?" and d.labels == [1.0, 1.0] and d.meta["stray_tags"] == 1
+    assert d.steps == ["Step 1: 3 jars", "Step 2: The answer is: 3"]
+
+
+def test_math_shepherd_bad_rows_are_skipped_and_counted(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "ms.jsonl"
+    rows = [_ms_row("Q? Step 1: a ки"), {"input": "no tags here", "label": "no tags here"},
+            _ms_row("Q2? Step 1: b ки"), {"input": "Q? Step 1: a ки", "label": "mismatch"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    recs = list(load_records(path))
+    assert [r.problem for r in recs] == ["Q?", "Q2?"]
+    err = capsys.readouterr().err
+    assert "skipped 2 row(s)" in err and "ms.jsonl line 2" in err
 
 
 def test_bigbench_mistake() -> None:
@@ -213,9 +249,13 @@ def test_prmbench_repeated_idx_gets_unique_ids() -> None:
     assert set(recs[0].labels) == {1.0}
 
 
+LEGACY_WALK = {"alternatives": False, "unrated": "skip", "error_end": "first_error", "answer_text": "cut"}
+"""prmkit's walk before the TRL defaults: main records only, each ending at its first error, '# Answer' cut."""
+
+
 def test_prm800k_raw_walk_under_both_mappings() -> None:
-    strict = load("prm800k_raw_samples.jsonl")
-    loose = load("prm800k_raw_samples.jsonl", neutral_is_good=True)
+    strict = load("prm800k_raw_samples.jsonl", **LEGACY_WALK)
+    loose = load("prm800k_raw_samples.jsonl", neutral_is_good=True, **LEGACY_WALK)
     pencils = strict[0]
     assert len(pencils.steps) == 6 and pencils.meta["human_steps"] == [1]
     assert pencils.steps[1] == "We have $3p+e=1.24$ and $5p+e=1.82$."  # human-written step, label 1
@@ -229,30 +269,74 @@ def test_prm800k_raw_walk_under_both_mappings() -> None:
 
 
 def test_prm800k_alternatives_are_labelled_branches() -> None:
-    recs = load("prm800k_raw_samples.jsonl", alternatives=True)
+    legacy = {**LEGACY_WALK, "alternatives": True}
+    recs = load("prm800k_raw_samples.jsonl", **legacy)
     branches = [r for r in recs if r.meta.get("branch_of") == "prm800k_raw_samples-1"]
     # step 2: five -1 candidates (a human step was taken); step 6: four not chosen (one 0, three +1)
     assert len(branches) == 9
     assert Counter(tuple(r.labels) for r in branches) == Counter({(1.0, 0.0): 5, (1.0,) * 5 + (0.0,): 1, (1.0,) * 6: 3})
-    neutral = load("prm800k_raw_samples.jsonl", alternatives=True, neutral_is_good=True)
+    neutral = load("prm800k_raw_samples.jsonl", neutral_is_good=True, **legacy)
     assert sum(r.labels == [1.0] * 6 for r in neutral if r.meta.get("branch_of") == "prm800k_raw_samples-1") == 4
 
 
 def test_prm800k_flattened_parquet_rebuilds_the_same_walks() -> None:
-    flat = load("prm800k_phase1_test_stepwise.parquet")
+    flat = load("prm800k_phase1_test_stepwise.parquet", **LEGACY_WALK)
     assert [r.id for r in flat] == ["prm800k_phase1_test_stepwise-1", "prm800k_phase1_test_stepwise-16"]
-    raw = load("prm800k_raw_samples.jsonl")[0]
+    raw = load("prm800k_raw_samples.jsonl", **LEGACY_WALK)[0]
     assert flat[0].steps == raw.steps and flat[0].labels == raw.labels and flat[0].answer == "29"
     base9 = flat[1]
     assert base9.problem.startswith("Compute $58_9 - 18_9.$") and base9.meta["human_steps"] == [0, 4]
     assert len(base9.steps) == 6 and base9.answer == "40_9"
     # the same raw walk and its flattened rows give the same branches too
     def walk_one(name: str) -> list:
-        return [r for r in load(name, alternatives=True) if r.meta.get("branch_of", r.id).endswith("-1")]
+        return [r for r in load(name, **{**LEGACY_WALK, "alternatives": True})
+                if r.meta.get("branch_of", r.id).endswith("-1")]
 
     raw_alt, flat_alt = walk_one("prm800k_raw_samples.jsonl"), walk_one("prm800k_phase1_test_stepwise.parquet")
     assert len(raw_alt) == 10
     assert [(r.steps, r.labels) for r in raw_alt] == [(r.steps, r.labels) for r in flat_alt]
+
+
+def _trl_conversion(example: dict) -> list[tuple[tuple[str, ...], tuple[bool, ...]]]:
+    """TRL's examples/datasets/prm800k.py, written out again from its description: walk the steps; every completion
+    that is not the chosen one ends a record (the prefix so far plus it, labelled rating == 1); the chosen one
+    (rating == 1) or the human one (True) extends the prefix; a step with neither ends the walk; the prefix is the
+    last record. Texts stay whole."""
+    out, prefix, labels = [], [], []
+    for step in example["label"]["steps"]:
+        if step["completions"] is None and step["human_completion"] is None and step["chosen_completion"] is None:
+            break
+        for k, completion in enumerate(step["completions"] or []):
+            if k != step["chosen_completion"]:
+                out.append((tuple(prefix + [completion["text"]]), tuple(labels + [completion["rating"] == 1])))
+        if step["chosen_completion"] is not None:
+            taken = step["completions"][step["chosen_completion"]]
+            prefix, labels = prefix + [taken["text"]], labels + [taken["rating"] == 1]
+        elif step["human_completion"] is not None:
+            prefix, labels = prefix + [step["human_completion"]["text"]], labels + [True]
+        else:
+            break
+    out.append((tuple(prefix), tuple(labels)))
+    return out
+
+
+def test_prm800k_defaults_match_trls_conversion_on_the_raw_samples() -> None:
+    """The default prm800k layout gives the same (steps, labels) records as TRL's conversion, sample by sample:
+    unrated chosen steps labelled bad and walked past, unrated alternatives kept as bad, a walk ending at an
+    error ending before it, and '# Answer' kept in the final step."""
+    rows = [json.loads(line) for line in (FIX / "prm800k_raw_samples.jsonl").read_text().splitlines() if line.strip()]
+    recs = load("prm800k_raw_samples.jsonl")
+    for i, row in enumerate(rows, start=1):
+        rid = f"prm800k_raw_samples-{i}"
+        ours = [(tuple(r.steps), tuple(bool(x) for x in r.labels)) for r in recs
+                if r.id == rid or r.meta.get("branch_of") == rid]
+        assert Counter(ours) == Counter(t for t in _trl_conversion(row) if t[0]), rid
+    final = [r for r in recs if r.id == "prm800k_raw_samples-1"][0]
+    assert final.steps[-1].endswith("# Answer\n\n29") and final.answer == "29"
+    cut = load("prm800k_raw_samples.jsonl", answer_text="cut")
+    assert [r for r in cut if r.id == "prm800k_raw_samples-1"][0].steps[-1] == "That means a pencil costs 29 cents."
+    with pytest.raises(RecipeError, match="option 'unrated' must be one of bad, skip"):
+        load("prm800k_raw_samples.jsonl", unrated="drop")
 
 
 def test_prm800k_flattened_rows_out_of_order_are_refused(tmp_path: Path) -> None:
@@ -400,7 +484,7 @@ def test_full_gsm8k_and_math500() -> None:
 
 @needs_shared
 def test_full_prm800k_flattened_and_bigbench() -> None:
-    flat = list(load_records(SHARED / "prm800k" / "phase1_test.stepwise-critic.parquet"))
+    flat = list(load_records(SHARED / "prm800k" / "phase1_test.stepwise-critic.parquet", **LEGACY_WALK))
     assert len(flat) == 103  # 106 walks, 3 of which have no rated step
     assert sum(r.answer is not None for r in flat) == 90
     bbm = list(load_records(SHARED / "bigbench_mistake" / "multistep_arithmetic.jsonl"))

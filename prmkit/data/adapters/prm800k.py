@@ -2,17 +2,24 @@
 
 A labeller walked one solution step by step: at each step several model-written candidates were rated
 (-1 bad, 0 neutral, +1 good), one was chosen to continue (or the labeller wrote their own step), and so on.
-Both layouts are rebuilt into that walk and then into Records the same way:
+Both layouts are rebuilt into that walk and then into Records the same way. The defaults follow TRL's
+conversion (`examples/datasets/prm800k.py`), the reference most PRM trainers use; each difference from
+prmkit's earlier walk is an option:
 
 * the main record follows the chosen (or human-written) step at each depth; human-written steps carry
-  no rating and are labelled 1 (the labeller's own correct continuation, as in TRL's conversion) and
-  listed in meta["human_steps"];
-* a walk that stops at a step with nothing chosen ends with that step's first candidate rated -1 (the
-  error the labeller found), so the record keeps its first error;
-* a chosen step without a rating ends the labelled walk before it;
-* alternatives=True also yields each rated, not-chosen candidate as its own record (the chosen prefix
-  plus that candidate), as TRL's PRM800K conversion does;
-* neutral_is_good says how a 0 rating maps: False (TRL's choice: only +1 is good) or True (0 and +1
+  no rating and are labelled 1 (the labeller's own correct continuation, as in TRL) and listed in
+  meta["human_steps"];
+* `alternatives` (default True, as TRL): each not-chosen candidate is also its own record, the chosen
+  prefix plus that candidate;
+* `unrated` (default "bad", as TRL, where a missing rating is not +1): an unrated chosen step is labelled
+  bad and the walk goes on, and an unrated alternative is a record labelled bad. "skip": an unrated chosen
+  step ends the walk before it and unrated alternatives are left out;
+* `error_end` (default "prefix", as TRL): a walk that stops at a step with nothing chosen ends before that
+  step (its candidates, the errors the labeller found, are the alternatives). "first_error": the main
+  record ends with that step's first candidate rated -1, so it keeps its first error;
+* `answer_text` (default "keep", as TRL): the final step keeps its "# Answer" section ('Exactly.\n\n#
+  Answer\n\n468'); "cut" leaves 'Exactly.'. Either way the answer also goes to the record's `answer`;
+* `neutral_is_good` says how a 0 rating maps: False (TRL's choice: only +1 is good) or True (0 and +1
   good, as Qwen's PRM800K training used). It is an explicit option because both are in use.
 """
 
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prmkit.data.adapters.base import Adapter, Place, RowError, need, need_str, register
+from prmkit.errors import RecipeError
 from prmkit.records import Record
 
 RAW_KEYS = frozenset({"question", "label"})
@@ -33,8 +41,15 @@ ANSWER_RE = re.compile(r"\n*#\s*Answer\s*\n+(.*)\Z", re.S)
 @dataclass
 class Candidate:
     text: str
+    """The step without its "# Answer" section."""
     rating: int | None
     answer: str | None = None
+    full_text: str = ""
+    """The step as written, "# Answer" section included (what TRL keeps)."""
+
+    def __post_init__(self) -> None:
+        if not self.full_text:
+            self.full_text = self.text if self.answer is None else f"{self.text}\n\n# Answer\n\n{self.answer}"
 
 
 @dataclass
@@ -44,6 +59,11 @@ class Step:
     candidates: list[Candidate] = field(default_factory=list)
     chosen: Candidate | None = None
     human: bool = False
+
+
+UNRATED = ("bad", "skip")
+ERROR_END = ("prefix", "first_error")
+ANSWER_TEXT = ("keep", "cut")
 
 
 def split_answer(text: str) -> tuple[str, str | None]:
@@ -64,14 +84,26 @@ def _rating(value: Any) -> int | None:
 
 
 class WalkBuilder:
-    """Turns a walk into Records under the adapter's label mapping."""
+    """Turns a walk into Records under the adapter's label conventions (module docstring)."""
 
-    def __init__(self, neutral_is_good: bool, alternatives: bool) -> None:
+    def __init__(self, neutral_is_good: bool, alternatives: bool, unrated: str = "bad", error_end: str = "prefix",
+                 answer_text: str = "keep") -> None:
+        for name, value, allowed in (("unrated", unrated, UNRATED), ("error_end", error_end, ERROR_END),
+                                     ("answer_text", answer_text, ANSWER_TEXT)):
+            if value not in allowed:
+                raise RecipeError(f"data layout 'prm800k' option {name!r} must be one of {', '.join(allowed)}, "
+                                  f"got {value!r}")
         self.neutral_is_good = neutral_is_good
         self.alternatives = alternatives
+        self.unrated = unrated
+        self.error_end = error_end
+        self.answer_text = answer_text
 
-    def label(self, rating: int) -> float:
+    def label(self, rating: int | None) -> float:
         return 1.0 if rating == 1 or (rating == 0 and self.neutral_is_good) else 0.0
+
+    def text(self, cand: Candidate) -> str:
+        return cand.full_text if self.answer_text == "keep" else cand.text
 
     def records(
         self, rid: str, problem: str, walk: list[Step], reference: str | None, meta: dict[str, Any]
@@ -83,13 +115,13 @@ class WalkBuilder:
         branches: list[Record] = []
         for depth, step in enumerate(walk):
             end = step.chosen
-            if end is None:
+            if end is None and self.error_end == "first_error":
                 end = next((c for c in step.candidates if c.rating == -1), None)
             if self.alternatives:
                 branches += self._branches(rid, problem, depth, step, end, texts, labels, reference, meta)
-            if end is None or (not step.human and end.rating is None):
+            if end is None or (not step.human and end.rating is None and self.unrated == "skip"):
                 break
-            texts.append(end.text)
+            texts.append(self.text(end))
             labels.append(1.0 if step.human else self.label(end.rating))
             answer = end.answer
             if step.human:
@@ -120,13 +152,13 @@ class WalkBuilder:
     ) -> list[Record]:
         out = []
         for k, cand in enumerate(step.candidates):
-            if cand is taken or cand.rating is None:
+            if cand is taken or (cand.rating is None and self.unrated == "skip"):
                 continue
             out.append(
                 Record(
                     id=f"{rid}-s{depth}c{k}",
                     problem=problem,
-                    steps=[*texts, cand.text],
+                    steps=[*texts, self.text(cand)],
                     answer=cand.answer,
                     reference=reference,
                     labels=[*labels, self.label(cand.rating)],
@@ -140,7 +172,7 @@ def _raw_candidate(obj: Any, where: str, human: bool = False) -> Candidate:
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
         raise RowError(f"{where} must be an object with a 'text' string")
     text, answer = split_answer(obj["text"])
-    return Candidate(text, None if human else _rating(obj.get("rating")), answer)
+    return Candidate(text, None if human else _rating(obj.get("rating")), answer, obj["text"])
 
 
 def raw_walk(row: dict[str, Any]) -> list[Step]:
@@ -194,8 +226,9 @@ class Prm800kAdapter(Adapter):
     name = "prm800k"
     signatures = (RAW_KEYS, STEPWISE_KEYS)
 
-    def __init__(self, neutral_is_good: bool = False, alternatives: bool = False) -> None:
-        self.builder = WalkBuilder(neutral_is_good, alternatives)
+    def __init__(self, neutral_is_good: bool = False, alternatives: bool = True, unrated: str = "bad",
+                 error_end: str = "prefix", answer_text: str = "keep") -> None:
+        self.builder = WalkBuilder(neutral_is_good, alternatives, unrated, error_end, answer_text)
         self._open: _OpenWalk | None = None
 
     def convert(self, row: dict[str, Any], place: Place) -> list[Record]:

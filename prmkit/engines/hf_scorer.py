@@ -175,7 +175,7 @@ def _value(path: str, dtype: Any, trust_remote_code: bool, fmt: Any) -> Head:
         if summary.bias is not None:
             summary.bias.copy_(weights["summary.bias"])
     base = _from_pretrained(AutoModel, path, dtype, trust_remote_code)
-    return ValueHead(base, summary.to(dtype=next(base.parameters()).dtype))
+    return ValueHead(base, summary.float())  # fp32 head on upcast hidden states, as Skywork's reference
 
 
 @HEADS.register("implicit")
@@ -275,6 +275,7 @@ class HFScorer:
                     results[i] = ScoredSteps(scores, encoded[i].dropped_steps, len(encoded[i].input_ids))
             if progress is not None:
                 progress(len(batch))
+        self.stats.count_truncation(encoded, self.max_length)
         self.stats.sequences += len(items)
         self.stats.scored_tokens += sum(len(e.input_ids) for e in encoded)
         self.stats.wall_s += time.perf_counter() - start

@@ -35,9 +35,29 @@ class ScorerStats:
     generated_tokens: int = 0
     forward_passes: int = 0
     wall_s: float = 0.0
+    truncated_records: int = 0
+    """Solutions cut at the length limit: their last steps have no score and can never be a predicted error."""
+    unscored_steps: int = 0
+    _warned: bool = field(default=False, repr=False)
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def count_truncation(self, encoded: list[Any], max_length: int | None) -> None:
+        """Count the solutions the length limit cut; warn once per scorer, naming the limit and how to raise it."""
+        cut = [e for e in encoded if e.dropped_steps]
+        if not cut:
+            return
+        self.truncated_records += len(cut)
+        self.unscored_steps += sum(e.dropped_steps for e in cut)
+        if not self._warned:
+            self._warned = True
+            from prmkit.console import console
+
+            console.print(f"warning: {len(cut)} solution(s) longer than the PRM's max_length {max_length} tokens: "
+                          f"their last {sum(e.dropped_steps for e in cut)} step(s) are not scored (counted in "
+                          "metrics as truncated_records); raise prm.max_length to score them", highlight=False,
+                          markup=False)
 
 
 @runtime_checkable

@@ -129,6 +129,10 @@ class VLLMScorer:
         except RecipeError:
             raise ModelError(f"engine 'vllm' cannot serve PRM format {self.format.name!r} ({self.format.head} head); "
                              f"it serves {', '.join(SERVED.names())} heads; use engine: hf, or fallback: hf") from None
+        if getattr(self.format, "decision", "pair") != "pair":
+            raise ModelError(f"engine 'vllm' serves an lm-head PRM as a 2-token classifier, so format "
+                             f"{self.format.name!r} decision {self.format.decision!r} (full-vocabulary argmax) needs "
+                             "engine: hf")
         self.device = check_device(device)
         self._llm_kwargs = dict(
             dtype=dtype, device=device, trust_remote_code=trust_remote_code, seed=seed,
@@ -190,6 +194,7 @@ class VLLMScorer:
                 results[i].scores = self._read(out.outputs.data, encoded[i])
         if reference is not None:
             self._verify([results[i].scores for i in todo[: len(reference)]], reference)
+        self.stats.count_truncation(encoded, self.max_length)
         self.stats.sequences += len(items)
         self.stats.scored_tokens += sum(len(e.input_ids) for e in encoded)
         self.stats.forward_passes += 1 if todo else 0

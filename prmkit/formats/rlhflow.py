@@ -5,6 +5,13 @@ the two logits) at the position that predicts the assistant's "+" after step i.
 As RLHFlow/RLHF-Reward-Modeling `math-rm/prm_evaluate.py` (and search-and-learn's batched variant): the whole
 conversation is rendered with the chat template and scored in ONE pass; the logits are read at the token just
 before each assistant "+" (upstream reads position -3 of each prefix, i.e. the same token).
+
+Two decision rules (`decision`): "pair" (the default, and what the shipped recipes use): the score is P("+")
+against "-" only, as RLHFlow's prm_evaluate.py and search-and-learn read it, so a threshold of 0.5 flags a step
+whose "-" logit beats its "+" logit. "greedy": the reference's error rule on the full vocabulary: the step is an
+error when the most likely next token is not "+". Its score is P("+") over the whole vocabulary when "+" is that
+token (at least 0.5 then only if it holds half the mass, so the score is clamped to at least 0.5), else the same
+P("+") clamped below 0.5: a threshold of 0.5 reproduces the rule and the scores still rank solutions.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prmkit.errors import ModelError
+from prmkit.errors import ModelError, RecipeError
 from prmkit.formats.base import EncodedSteps
 from prmkit.formats.prmkit_format import single_token_id
 from prmkit.formats.text_anchors import encode_anchored
@@ -36,6 +43,8 @@ class RLHFlowFormat:
     bad_token: str = "-"
     problem_separator: str = " "
     """Between the problem and the first step in the first user turn (RLHFlow: " "; ProcessBench's eval: "\\n\\n")."""
+    decision: str = "pair"
+    """pair: P(+) against P(-); greedy: an error when the full-vocabulary argmax is not "+" (module docstring)."""
     name: str = field(default="rlhflow", init=False)
     head: str = field(default="lm", init=False)
     _label_ids: tuple[int, int] | None = field(default=None, repr=False, compare=False)
@@ -75,5 +84,27 @@ class RLHFlowFormat:
             return EncodedSteps(encoded.input_ids[:cut], encoded.step_positions[:kept], len(steps) - kept)
         return encoded
 
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise RecipeError(f"rlhflow format: decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}")
+
     def step_scores(self, output: Any, positions: list[int]) -> list[float]:
+        if self.decision == "greedy":
+            return greedy_plus(output, positions, self._label_ids, self.name)
         return pair_softmax(output, positions, self._label_ids, self.name)
+
+
+DECISIONS = ("pair", "greedy")
+_BELOW = 0.5 - 1e-6
+
+
+def greedy_plus(output: Any, positions: list[int], label_ids: tuple[int, int] | None, name: str) -> list[float]:
+    """P(good) over the full vocabulary, at least 0.5 exactly when good is the argmax and below 0.5 otherwise."""
+    import torch
+
+    if label_ids is None:
+        raise ModelError(f"{name} format: call encode with the tokenizer before step_scores")
+    logits = torch.as_tensor(output)[positions].float()
+    p_good = torch.softmax(logits, dim=-1)[:, label_ids[0]]
+    top = logits.argmax(dim=-1)
+    return [max(0.5, float(p)) if int(t) == label_ids[0] else min(_BELOW, float(p)) for p, t in zip(p_good, top)]

@@ -1,8 +1,13 @@
 """Skywork-o1-Open-PRM: a value head (Linear(hidden, 1) on the last hidden states, `v_head.summary.*` in the
 checkpoint) read at the step token that ends each step; score = sigmoid(value).
 
-As SkyworkAI/skywork-o1-prm-inference `prepare_input`: the prompt is `bos_token + problem + "\\n"`, then each
-step is tokenized on its own followed by the id of the step token ("\\n"), whose position holds the reward.
+As SkyworkAI/skywork-o1-prm-inference `prepare_input`: the prompt is `bos_token + problem + "\\n"`; the response
+(the steps joined by the step token "\\n") is split at EVERY step token, each piece is tokenized on its own and
+followed by the step token's id, whose position holds a reward. A multi-line step is therefore several pieces, its
+internal newlines standalone tokens as in the reference; the step's score is the reward at the end of its last
+line. (The reference encodes with the tokenizer's default specials; prmkit adds none, which is the same for the
+Qwen2 tokenizer Skywork's PRMs use.) The value head runs in fp32 on upcast hidden states, as the reference
+keeps it (hf engine); vLLM cannot serve it (README).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ class SkyworkFormat:
         ids = list(tokenizer.encode((tokenizer.bos_token or "") + problem + "\n", add_special_tokens=False))
         positions: list[int] = []
         for k, step in enumerate(steps):
-            piece = (list(tokenizer.encode(step, add_special_tokens=False)) if step else []) + [step_id]
+            piece: list[int] = []
+            for line in step.split(self.step_token):
+                piece += (list(tokenizer.encode(line, add_special_tokens=False)) if line else []) + [step_id]
             if max_length is not None and len(ids) + len(piece) > max_length:
                 return EncodedSteps(ids, positions, dropped_steps=len(steps) - k)
             ids += piece

@@ -188,3 +188,12 @@ def test_bestofn_grades_samples_whose_correct_is_null():
     # the answerless sample scores highest: PRM selection may pick it, and is then wrong; votes skip it
     hits = evaluate_subset(p, p.candidates, ["min"], "min")
     assert not hits["prm_min"] and hits["majority_vote"]
+
+
+def test_prmbench_step_rules_follow_the_upstream_wrappers():
+    """score: s > 0.5 (most wrappers); difference: Skywork's wrapper, [s0, s1 - s0, ...] > -0.05."""
+    from prmkit.bench.prmbench import step_validity
+
+    scores = [0.9, 0.88, 0.7, 0.72, 0.4]
+    assert step_validity(scores, 0.5) == [True, True, True, True, False]
+    assert step_validity(scores, -0.05, "difference") == [True, True, False, True, False]

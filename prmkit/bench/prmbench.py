@@ -142,8 +142,17 @@ def summarize(counts: Counts, classification: str | None = None) -> dict[str, An
     return out
 
 
+def step_validity(scores: Sequence[float], threshold: float, rule: str = "score") -> list[bool]:
+    """Which steps are judged valid. `score`: score > threshold (upstream's `item > validity_threshold`).
+    `difference` (upstream's Skywork wrapper): [s0, s1 - s0, s2 - s1, ...] > threshold."""
+    values = [float(x) for x in scores]
+    if rule == "difference":
+        values = values[:1] + [b - a for a, b in zip(values, values[1:])]
+    return [v > threshold for v in values]
+
+
 def prmbench_metrics(
-    samples: Sequence[Sample], step_scores: dict[str, Sequence[float]], threshold: float = 0.5
+    samples: Sequence[Sample], step_scores: dict[str, Sequence[float]], threshold: float = 0.5, rule: str = "score"
 ) -> dict[str, Any]:
     """{'overall': {...}, 'classes': {class: {...}}, 'samples': n} from each sample id's step scores.
 
@@ -160,7 +169,7 @@ def prmbench_metrics(
         modified += s.classification != CORRECT
         if s.id not in step_scores:
             continue
-        valid = [float(x) > threshold for x in step_scores[s.id]]
+        valid = step_validity(step_scores[s.id], threshold, rule)
         r = eval_sample(s.error_steps, valid)
         counts.add(r)
         if s.classification == CORRECT:
@@ -180,4 +189,5 @@ def prmbench_metrics(
         "samples": len(samples),
         "scored_share": scored / modified if modified else None,
         "threshold": threshold,
+        "step_rule": rule,
     }

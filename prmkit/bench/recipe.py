@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -36,6 +36,12 @@ class ProcessBenchSpec(Section):
 class PRMBenchSpec(Section):
     files: list[str] | None = None
     """File names in data.path; default: every .jsonl there except subset400.jsonl (its own task upstream)."""
+    step_rule: Literal["score", "difference"] = "score"
+    """How a step is judged valid, as PRMBench's per-model wrappers do: `score` (score > threshold.fixed, most
+    PRMs, 0.5) or `difference` (Skywork's wrapper: the first score, then each score minus the one before, >
+    difference_threshold)."""
+    difference_threshold: float = -0.05
+    """The `difference` rule's threshold (Skywork in PRMBench: -0.05)."""
 
 
 class BestOfNSpec(Section):

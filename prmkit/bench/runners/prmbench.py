@@ -76,9 +76,10 @@ def run(ctx: Context) -> Outcome:
                    for s in samples]
         scores = ctx.score(records, "prmbench")
         source = f"PRM {recipe.prm.model}"
-    threshold = recipe.threshold.value
+    rule = recipe.prmbench.step_rule
+    threshold = recipe.prmbench.difference_threshold if rule == "difference" else recipe.threshold.value
     metrics: dict[str, Any] = {"benchmark": "prmbench", "source": source,
-                               **prmbench_metrics(samples, scores, threshold)}
+                               **prmbench_metrics(samples, scores, threshold, rule)}
     if ctx.compute:
         from prmkit.score.command import merge_compute
 
@@ -92,7 +93,9 @@ def run(ctx: Context) -> Outcome:
     bar_plot(ctx.out_dir / "prmbench_prmscore.png", names, {"PRMScore": [classes[n]["prm_score"] for n in names]},
              "PRMBench PRMScore per error class", "%")
     report = "\n".join([
-        "# PRMBench", "", f"Source: {source}; a step is judged valid when its score is > {threshold}.", "",
+        "# PRMBench", "", f"Source: {source}; a step is judged valid when "
+        + (f"its score is > {threshold}." if rule == "score" else
+           f"its score minus the one before (the first: its score) is > {threshold}."), "",
         "In percent. PRMScore = 0.5 F1 (valid steps) + 0.5 negative F1 (erroneous steps), F1 alone for",
         "multi_solutions, as PRMBench computes it (ssmisya/PRMBench mr_eval/tasks/prmtest_classified/task.py and",
         "form_latex_strs.ipynb). The overall row pools every modified sample; `correct` holds the originals.", "",

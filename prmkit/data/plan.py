@@ -106,7 +106,11 @@ def model_label(model: str, engine: str | None = None) -> str:
 
     A name that is not a local path is taken for a Hub id; a dry run does not ask the Hub whether it exists."""
     parts = [engine] if engine else []
-    if present(model):
+    from prmkit.models.gguf import describe, is_gguf
+
+    if is_gguf(model) and present(model):
+        parts.append(describe(model))
+    elif present(model):
         parts.append("local")
     elif looks_local(model) or model.startswith("models/"):
         parts.append(missing(model))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prmkit.errors import ModelError, RecipeError
+from prmkit.models.gguf import gguf_folder, is_gguf
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
@@ -47,10 +48,12 @@ def _hub_failure(name: str, exc: BaseException) -> str:
 def resolve_model(name: str | Path) -> str:
     """Check a model name before loading: a local folder must hold a config.json; a non-path name goes to the Hub.
 
-    Returns the string to hand to `from_pretrained`.
+    Returns the string to hand to `from_pretrained`. A `.gguf` file becomes its cached converted folder.
     """
     raw = str(name)
     path = Path(raw).expanduser()
+    if is_gguf(raw) and not path.is_dir():
+        return gguf_folder(path)  # converted once into a cached folder (prmkit.models.gguf)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelError(f"{raw!r} is not a model directory: it has no config.json")

@@ -50,13 +50,17 @@ class ModelSpec(Section):
     """Off unless the recipe turns it on: remote code is code."""
     max_batch_size: int = Field(default=64, ge=1)
     """Sequences per forward pass (vLLM: max_num_seqs)."""
+    threads: int | None = Field(default=None, ge=1)
+    """torch CPU threads (null: one fewer than the cores, at least 1; see prmkit.engines.threads)."""
     vllm: VLLMOptions = VLLMOptions()
 
     def build_sampler(self, seed: int) -> Any:
         """The sampler this spec names, with the options its engine reads."""
         from prmkit.engines import make_sampler
+        from prmkit.engines.threads import set_cpu_threads
 
-        kwargs = self.model_dump(exclude={"engine", "vllm"})
+        set_cpu_threads(self.threads)
+        kwargs = self.model_dump(exclude={"engine", "vllm", "threads"})
         if self.engine == "vllm":
             kwargs.update(self.vllm.model_dump())
         return make_sampler(self.engine, seed=seed, **kwargs)

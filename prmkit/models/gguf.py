@@ -88,10 +88,10 @@ def inspect_gguf(path: str | Path) -> GGUFInfo:
 
 def supported_architectures() -> set[str]:
     try:
-        from transformers.integrations.ggml import GGUF_SUPPORTED_ARCHITECTURES
+        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
 
         return set(GGUF_SUPPORTED_ARCHITECTURES)
-    except ImportError:  # a transformers without the table: let loading decide
+    except ImportError:  # a transformers without the table: let loading decide (its error is mapped too)
         return set()
 
 

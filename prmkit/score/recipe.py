@@ -60,6 +60,8 @@ class PRMSpec(Section):
     """Tokens per solution; later steps are dropped whole and counted (default: the model's limit)."""
     bidirectional: bool = False
     """BiPRM: also score the steps in reverse order and average the two scores of each step."""
+    threads: int | None = Field(default=None, ge=1)
+    """torch CPU threads (null: one fewer than the cores, at least 1; see prmkit.engines.threads)."""
     generative: GenerativeSpec = GenerativeSpec()
     vllm: VLLMScorerOptions = VLLMScorerOptions()
 
@@ -89,7 +91,9 @@ class PRMSpec(Section):
 def build_scorer(spec: PRMSpec, seed: int = 0) -> Any:
     """The scorer a `prm:` section describes (wrapped for BiPRM when asked)."""
     from prmkit.engines.scoring import make_scorer
+    from prmkit.engines.threads import set_cpu_threads
     from prmkit.score.bidirectional import Bidirectional
 
+    set_cpu_threads(spec.threads)
     scorer = make_scorer(spec.engine, **spec.scorer_kwargs(seed))
     return Bidirectional(scorer) if spec.bidirectional else scorer

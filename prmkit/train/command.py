@@ -83,6 +83,12 @@ class Fitted:
     manifest: Any = None
 
 
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def fit(recipe: TrainRecipe, recipe_path: str | None = None) -> Fitted:
     """Train on this process (data parallel under `accelerate launch`): model, data, Trainer, resume."""
     from transformers import PrinterCallback, set_seed
@@ -98,10 +104,10 @@ def fit(recipe: TrainRecipe, recipe_path: str | None = None) -> Fitted:
     )
 
     out_dir = Path(recipe.output_dir)
-    if recipe.training.threads is not None:
-        import torch
+    if not torch_cuda_available():
+        from prmkit.engines.threads import set_cpu_threads
 
-        torch.set_num_threads(recipe.training.threads)
+        set_cpu_threads(recipe.training.threads)
     args = training_arguments(recipe)  # sets up the process group under `accelerate launch`
     main = args.process_index == 0
     manifest = RunManifest(out_dir, "train", recipe, recipe_path, RESUME_SAFE) if main else None

@@ -112,8 +112,9 @@ class TrainingSpec(Section):
     """none, tensorboard, wandb, ... (transformers' integrations)."""
     dataloader_num_workers: int = Field(default=0, ge=0)
     threads: int | None = Field(default=None, ge=1)
-    """torch intra-op CPU threads (null: torch's default). A tiny model on a busy 2-core machine trains
-    several times faster on 1 thread: 2 threads spin-wait for each other whenever one is descheduled."""
+    """torch intra-op CPU threads (null: one fewer than the cores, at least 1, as the engines; see
+    prmkit.engines.threads). A tiny model on a busy 2-core machine trains several times faster on 1 thread:
+    2 threads spin-wait for each other whenever one is descheduled."""
     extra_args: dict[str, Any] = {}
     """Passed to transformers.TrainingArguments as is."""
 

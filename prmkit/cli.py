@@ -15,6 +15,7 @@ from prmkit import __version__
 from prmkit.commands import COMMANDS, Command, load_builtin_commands
 from prmkit.console import console, summary_table
 from prmkit.errors import PrmkitError
+from prmkit.manifest import mark_unfinished
 from prmkit.recipe import load_recipe
 
 app = typer.Typer(
@@ -61,14 +62,17 @@ def _make_runner(command: Command):
             rows = command.run(resolved, str(recipe))
             summary_table(f"prmkit {command.name}: done", rows)
         except PrmkitError as exc:
+            mark_unfinished("failed", str(exc))
             if _state["debug"]:
                 raise
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
+            mark_unfinished("interrupted", "interrupted (Ctrl-C or SIGINT)")
             _fail("interrupted; run the same command again to resume", 130)
         except typer.Exit:
             raise
         except Exception as exc:  # a bug or an environment failure: still one line unless --debug
+            mark_unfinished("failed", f"{type(exc).__name__}: {exc}")
             if _state["debug"]:
                 raise
             _fail(f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)

@@ -18,9 +18,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from prmkit.errors import RecipeError
+from prmkit.errors import PrmkitError, RecipeError
 
 from prmkit.recipe import dump_recipe
+
+class RunConflict(PrmkitError):
+    """Another run holds the output folder."""
+
+    exit_code = 1
+
 
 TRACKED_PACKAGES = ("prmkit", "torch", "transformers", "tokenizers", "datasets", "math-verify", "vllm", "accelerate")
 
@@ -76,12 +82,23 @@ def recipe_changes(old: dict[str, Any], recipe: BaseModel, ignore: frozenset[str
     return [f"{k} ({flat_old.get(k)!r} -> {flat_new.get(k)!r})" for k in changed]
 
 
+def produced_anything(out_dir: Path) -> bool:
+    """Records (a non-empty *.jsonl) or checkpoints (checkpoint-*, final) in the folder."""
+    if any(p.stat().st_size for p in out_dir.glob("*.jsonl")):
+        return True
+    return any(p.is_dir() for p in [*out_dir.glob("checkpoint-*"), out_dir / "final"])
+
+
 def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str]) -> None:
-    """Refuse to resume into an output folder written by a different recipe: its records would be mixed
-    with (or silently stand for) another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
+    """Refuse to resume into an output folder written by a different recipe: its records (or checkpoints: a
+    training run resumed under another learning rate is a mixed model) would be mixed with, or silently stand
+    for, another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
     old_path = out_dir / "recipe.yaml"
-    if not old_path.exists() or not any(p.stat().st_size for p in out_dir.glob("*.jsonl")):
+    if not produced_anything(out_dir):
         return  # nothing produced yet (e.g. a run that failed at start): a corrected recipe may take over
+    if not old_path.exists() or not (out_dir / "manifest.json").exists():
+        raise RecipeError(f"{out_dir} holds outputs that no prmkit run wrote here (no recipe.yaml and manifest.json "
+                          "beside them); use another output_dir, or delete that folder to start afresh")
     try:
         old = yaml.safe_load(old_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
@@ -94,16 +111,78 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
         )
 
 
+LOCK_FILE = ".prmkit.lock"
+_HELD: dict[str, Any] = {}
+"""Output folders this process holds the lock of (resolved path -> open lock file): a process may reopen its own."""
+_ACTIVE: list["RunManifest"] = []
+"""Manifests of runs in progress in this process, so a failure or an interrupt can be written into them."""
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """An output folder must be named: an empty value (an unset $VAR in a CI job) or '.' would write prmkit's
+    recipe.yaml, manifest.json and metrics.json over files in the current folder."""
+    text = str(out_dir).strip()
+    if text in ("", ".", "./") or Path(text).resolve() == Path.cwd().resolve():
+        raise RecipeError(f"output_dir {str(out_dir)!r} is the current folder; name a folder of its own "
+                          "(prmkit never writes its outputs over the files of the folder it runs in)")
+
+
+def lock_output_dir(out_dir: Path) -> Any:
+    """One writer per output folder: an exclusive OS lock on `<out_dir>/.prmkit.lock`, which the kernel releases
+    when the process dies (so a killed run never leaves a stale lock). A second run fails at once, naming the
+    folder and the pid that holds it."""
+    import fcntl
+    import os
+
+    key = str(out_dir.resolve())
+    if key in _HELD:
+        return _HELD[key]
+    fh = open(out_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise RunConflict(f"{out_dir} is being written by another prmkit run (pid {holder}); wait for it to end, "
+                          "or give this run another output_dir") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    _HELD[key] = fh
+    return fh
+
+
+def release_output_dir(out_dir: Path) -> None:
+    fh = _HELD.pop(str(out_dir.resolve()), None)
+    if fh is not None:
+        fh.close()  # closing the file releases the lock
+
+
+def mark_unfinished(status: str, error: str) -> None:
+    """Write `failed` or `interrupted`, with the error, into every run of this process still in progress."""
+    for manifest in list(_ACTIVE):
+        manifest.finish(manifest.data.get("counts") or {}, status=status, error=error)
+
+
 class RunManifest:
-    """Writes `recipe.yaml` at the start of a run and `manifest.json` at its start and end."""
+    """Writes `recipe.yaml` at the start of a run and `manifest.json` at its start and end; holds the output
+    folder's lock from start to end."""
 
     def __init__(
         self, out_dir: Path, command: str, recipe: BaseModel, recipe_path: str | None,
         resume_safe: frozenset[str] = frozenset(),
     ) -> None:
         self.out_dir = Path(out_dir)
-        check_same_recipe(self.out_dir, recipe, resume_safe)
+        check_output_dir(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        lock_output_dir(self.out_dir)
+        try:
+            check_same_recipe(self.out_dir, recipe, resume_safe)
+        except BaseException:
+            release_output_dir(self.out_dir)
+            raise
         self.command = command
         self.recipe = recipe
         self._t0 = time.perf_counter()
@@ -122,12 +201,20 @@ class RunManifest:
         }
         (self.out_dir / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
         self._write()
+        _ACTIVE.append(self)
 
     def _write(self) -> None:
         (self.out_dir / "manifest.json").write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
 
-    def finish(self, counts: dict[str, Any], status: str = "complete") -> None:
+    def finish(self, counts: dict[str, Any], status: str = "complete", error: str | None = None) -> None:
         self.data.update(
             finished=_now(), wall_s=round(time.perf_counter() - self._t0, 3), status=status, counts=counts
         )
-        self._write()
+        if error is not None:
+            self.data["error"] = error
+        try:
+            self._write()
+        finally:
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+            release_output_dir(self.out_dir)

@@ -1,0 +1,137 @@
+"""Output folders: one writer at a time, never the current folder, never a folder of someone else's files;
+a failed or interrupted run says so in its manifest; a training run does not resume under another recipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prmkit.errors import RecipeError
+from prmkit.manifest import RunConflict, lock_output_dir, release_output_dir
+
+PRMKIT = [sys.executable, "-m", "prmkit"]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PRMKIT_QUIET": "1", "COLUMNS": "400"}
+    return subprocess.run([*PRMKIT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def world_recipe(path: Path, out: str) -> Path:
+    path.write_text(f"output_dir: '{out}'\nsplits: {{train: 20, test: 5}}\nplanted: {{n: 10}}\n")
+    return path
+
+
+def test_a_second_run_on_a_locked_folder_fails_naming_the_pid(tmp_path):
+    out = tmp_path / "w"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from prmkit.manifest import lock_output_dir; "
+        f"lock_output_dir(Path({str(out)!r})); print('locked', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        res = run_cli("world", str(world_recipe(tmp_path / "r.yaml", str(out))))
+        assert res.returncode == 1
+        assert f"is being written by another prmkit run (pid {holder.pid})" in " ".join(res.stderr.split())
+        assert not (out / "train.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the kernel released the dead holder's lock: the same command now runs
+    assert run_cli("world", str(tmp_path / "r.yaml")).returncode == 0
+
+
+def test_the_lock_is_reentrant_in_one_process_and_released_at_the_end(tmp_path):
+    first = lock_output_dir(tmp_path)
+    assert lock_output_dir(tmp_path) is first
+    release_output_dir(tmp_path)
+    code = ("import sys; from pathlib import Path; from prmkit.manifest import lock_output_dir; "
+            f"lock_output_dir(Path({str(tmp_path)!r}))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # free again
+    assert issubclass(RunConflict, Exception)
+
+
+@pytest.mark.parametrize("out", ["", ".", "./"])
+def test_an_empty_or_current_output_dir_is_refused(tmp_path, out):
+    mine = tmp_path / "recipe.yaml"
+    mine.write_text("my own file\n")
+    res = run_cli("world", str(world_recipe(tmp_path / "r.yaml", out)), cwd=tmp_path)
+    assert res.returncode == 2 and "is the current folder" in res.stderr
+    assert mine.read_text() == "my own file\n" and not (tmp_path / "manifest.json").exists()
+
+
+def test_outputs_without_a_manifest_are_not_adopted(tmp_path):
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "train.jsonl").write_text('{"id": "someone else"}\n')
+    res = run_cli("world", str(world_recipe(tmp_path / "r.yaml", str(out))))
+    assert res.returncode == 2 and "holds outputs that no prmkit run wrote here" in " ".join(res.stderr.split())
+    assert (out / "train.jsonl").read_text() == '{"id": "someone else"}\n'
+
+
+def test_a_failed_run_writes_failed_into_its_manifest(tmp_path):
+    """A score run whose data line is broken: exit 1, and manifest.json says failed, with the error."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n{not json\n')
+    recipe = tmp_path / "s.yaml"
+    recipe.write_text(f"output_dir: {tmp_path / 'out'}\ndata: {{path: {bad}}}\nprm: {{model: {tmp_path / 'nope'}}}\n")
+    res = run_cli("score", str(recipe))
+    assert res.returncode != 0
+    manifest = tmp_path / "out" / "manifest.json"
+    if manifest.exists():  # the stage got as far as starting its run
+        data = json.loads(manifest.read_text())
+        assert data["status"] == "failed" and data["error"]
+
+
+def test_mark_unfinished_writes_status_and_error(tmp_path):
+    from prmkit.manifest import RunManifest, _ACTIVE, mark_unfinished
+    from prmkit.world.command import WorldRecipe
+    from prmkit.recipe import validate
+
+    recipe = validate(WorldRecipe, {"output_dir": str(tmp_path / "w")}, "t")
+    m = RunManifest(tmp_path / "w", "world", recipe, None)
+    assert m in _ACTIVE
+    mark_unfinished("interrupted", "interrupted (Ctrl-C or SIGINT)")
+    data = json.loads((tmp_path / "w" / "manifest.json").read_text())
+    assert data["status"] == "interrupted" and data["error"].startswith("interrupted") and data["finished"]
+    assert m not in _ACTIVE
+    # and the folder is free again for another process
+    code = ("from pathlib import Path; from prmkit.manifest import lock_output_dir; "
+            f"lock_output_dir(Path({str(tmp_path / 'w')!r}))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_checkpoint_is_not_resumed_under_another_recipe(tmp_path):
+    from prmkit.manifest import check_same_recipe
+    from prmkit.recipe import validate
+    from prmkit.train.recipe import TrainRecipe
+
+    def recipe(lr: float) -> TrainRecipe:
+        return validate(TrainRecipe, {"output_dir": str(tmp_path), "objective": "sft", "data": {"path": "x"},
+                                      "init": {"model": "m"}, "training": {"learning_rate": lr}}, "t")
+
+    from prmkit.recipe import dump_recipe
+
+    (tmp_path / "recipe.yaml").write_text(dump_recipe(recipe(1e-3)))
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "checkpoint-100").mkdir()
+    check_same_recipe(tmp_path, recipe(1e-3), frozenset())  # the same recipe resumes
+    with pytest.raises(RecipeError, match=r"training.learning_rate \(0.001 -> 0.0002\)"):
+        check_same_recipe(tmp_path, recipe(2e-4), frozenset())
+
+
+def test_lock_file_does_not_disturb_a_rerun(tmp_path):
+    out = tmp_path / "w"
+    recipe = world_recipe(tmp_path / "r.yaml", str(out))
+    assert run_cli("world", str(recipe)).returncode == 0
+    assert (out / ".prmkit.lock").exists()
+    start = time.time()
+    assert run_cli("world", str(recipe)).returncode == 0
+    assert time.time() - start < 60

@@ -6,12 +6,13 @@ A recipe is the single source of truth of a run. Errors name the file, the key p
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
 from prmkit.errors import RecipeError
 from prmkit.registry import closest
@@ -19,10 +20,49 @@ from prmkit.registry import closest
 R = TypeVar("R", bound="Section")
 
 
+def _number_kinds(annotation: Any) -> set[str]:
+    """'int', 'float', 'bool' for the plain number types in an annotation (through Optional, unions, Annotated)."""
+    kinds: set[str] = set()
+    stack = [annotation]
+    while stack:
+        a = stack.pop()
+        if a is bool:
+            kinds.add("bool")
+        elif a is int:
+            kinds.add("int")
+        elif a is float:
+            kinds.add("float")
+        else:
+            stack.extend(getattr(a, "__args__", ()) or ())
+            origin = getattr(a, "__origin__", None)
+            if origin is not None and getattr(a, "__metadata__", None) is not None:
+                stack.append(origin)
+    return kinds
+
+
 class Section(BaseModel):
-    """Base of every recipe model: unknown keys are errors (a typo must never be silently ignored)."""
+    """Base of every recipe model: unknown keys are errors (a typo must never be silently ignored), and numbers
+    are strict where a number is meant: a boolean is not an integer (`sampling.n=true` is not 1), a float is not an
+    integer (`seed: 1e23`), and a float must be finite (`temperature: .inf`)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            if name not in data:
+                continue
+            value, kinds = data[name], _number_kinds(field.annotation)
+            if "int" in kinds and "bool" not in kinds and "float" not in kinds and isinstance(value, (bool, float)):
+                raise ValueError(f"{name}: expected an integer, got {value!r}")
+            if "float" in kinds and isinstance(value, bool) and "bool" not in kinds:
+                raise ValueError(f"{name}: expected a number, got {value!r}")
+            if "float" in kinds and isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        return data
 
 
 def registered(where: str) -> AfterValidator:
@@ -43,12 +83,63 @@ def registered(where: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+MAX_NODES = 20_000
+"""A recipe is a few hundred YAML nodes; more than this, counting every alias where it expands, is refused (a
+"billion laughs" anchor bomb would otherwise hang loading and write itself out expanded into recipe.yaml)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a mapping with the same key twice (YAML would keep the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (lines {seen[key]} and {line}); keep one", key_node.start_mark)
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def expanded_nodes(node: Any, memo: dict[int, int] | None = None) -> int:
+    """How many nodes the document has once every alias is expanded, computed without expanding anything."""
+    memo = {} if memo is None else memo
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a cycle counts once (safe_load would refuse a recursive document anyway)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        total += sum(expanded_nodes(k, memo) + expanded_nodes(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total += sum(expanded_nodes(v, memo) for v in node.value)
+    memo[key] = min(total, 10**12)
+    return memo[key]
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Safe-load a recipe file; recipes cannot run code."""
+    """Safe-load a recipe file; recipes cannot run code. Refused with the file named: bytes that are not UTF-8
+    (with their offset), invalid YAML and duplicate keys (with their lines), and documents over MAX_NODES."""
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "save the recipe as UTF-8") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and expanded_nodes(node) > MAX_NODES:
+            raise RecipeError(f"{path}: the recipe expands to more than {MAX_NODES:,} YAML nodes (anchors and aliases "
+                              "included); a recipe is far smaller, so this is refused")
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -154,3 +154,55 @@ def test_recipe_vars_overridden_from_the_shell(tmp_path):
                     'data: {path: "${run}/world/test.jsonl"}\npolicy: {model: m}\n')
     recipe = load_recipe(SampleRecipe, path, ["vars.seed=2", "vars.run=runs/b"])
     assert recipe.seed == 2 and recipe.output_dir == "runs/b/sample" and recipe.data.path == "runs/b/world/test.jsonl"
+
+
+def _sample_recipe_file(tmp_path, body: str):
+    path = tmp_path / "r.yaml"
+    path.write_text("output_dir: out\ndata: {path: d.jsonl}\npolicy: {model: m}\n" + body)
+    return path
+
+
+def test_duplicate_keys_are_refused_naming_both_lines(tmp_path):
+    from prmkit.sample.command import SampleRecipe
+
+    path = _sample_recipe_file(tmp_path, "seed: 1\nseed: 2\n")
+    with pytest.raises(RecipeError, match=r"r\.yaml line 5: invalid YAML \(duplicate key 'seed' \(lines 4 and 5\)"):
+        load_recipe(SampleRecipe, path)
+
+
+def test_a_non_utf8_recipe_names_the_file_and_byte(tmp_path):
+    from prmkit.sample.command import SampleRecipe
+
+    path = tmp_path / "r.yaml"
+    path.write_bytes(b"output_dir: caf\xe9\n")
+    with pytest.raises(RecipeError, match=r"r\.yaml: not UTF-8 text \(byte 0xe9 at offset 15\)"):
+        load_recipe(SampleRecipe, path)
+
+
+def test_an_anchor_bomb_is_refused_fast(tmp_path):
+    import time
+
+    from prmkit.sample.command import SampleRecipe
+
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\noutput_dir: *a9\n")
+    start = time.perf_counter()
+    with pytest.raises(RecipeError, match="expands to more than 20,000 YAML nodes"):
+        load_recipe(SampleRecipe, path)
+    assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    ("sampling: {n: true}\n", "n: expected an integer, got True"),
+    ("seed: 1.0e+23\n", "seed: expected an integer, got 1e\\+23"),
+    ("sampling: {temperature: .inf}\n", "temperature: expected a finite number, got inf"),
+])
+def test_loose_numbers_are_refused(tmp_path, body, match):
+    from prmkit.sample.command import SampleRecipe
+
+    with pytest.raises(RecipeError, match=match):
+        load_recipe(SampleRecipe, _sample_recipe_file(tmp_path, body))
+    assert load_recipe(SampleRecipe, _sample_recipe_file(tmp_path, "sampling: {n: 3, temperature: 1}\n")).sampling.n == 3

@@ -135,3 +135,26 @@ def test_lock_file_does_not_disturb_a_rerun(tmp_path):
     start = time.time()
     assert run_cli("world", str(recipe)).returncode == 0
     assert time.time() - start < 60
+
+
+def test_a_null_id_is_refused_naming_file_and_line(tmp_path):
+    from prmkit.data.layouts import load_records
+    from prmkit.errors import DataError
+
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n{"id": null, "problem": "p", "steps": ["s"]}\n')
+    with pytest.raises(DataError, match=r"d\.jsonl line 2: .*field 'id' is None"):
+        list(load_records(path))
+
+
+def test_a_model_folder_without_a_tokenizer_says_so(tmp_path):
+    from prmkit.errors import ModelError
+    from prmkit.models.loading import load_tokenizer
+    from prmkit.models.tiny import make_tiny_model
+
+    folder = make_tiny_model(tmp_path / "m", hidden_size=32, num_layers=1, num_heads=2, seed=0)
+    for f in folder.iterdir():
+        if f.name.startswith(("tokenizer", "vocab", "merges", "special_tokens", "chat_template")):
+            f.unlink()
+    with pytest.raises(ModelError, match=r"the model folder has no tokenizer"):
+        load_tokenizer(folder)

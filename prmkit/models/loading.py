@@ -13,6 +13,8 @@ from typing import Any
 from prmkit.errors import ModelError, RecipeError
 from prmkit.models.gguf import gguf_folder, is_gguf
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
+                   "spiece.model")
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -136,6 +138,10 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     source = resolve_model(path)
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / f).exists() for f in TOKENIZER_FILES):
+        raise ModelError(f"{path!s}: the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+                         "save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
     try:
         return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:

@@ -89,6 +89,56 @@ def produced_anything(out_dir: Path) -> bool:
     return any(p.is_dir() for p in [*out_dir.glob("checkpoint-*"), out_dir / "final"])
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_inputs(recipe: BaseModel, out_dir: Path) -> dict[str, dict[str, Any]]:
+    """What each local input of the recipe is now, by dotted key: a data file's size, mtime and content hash; a
+    model folder's config.json hash and its weight files' sizes and mtimes (hashing gigabytes of weights on every
+    start would cost more than the check is worth). Paths inside the run's own output folder are not inputs."""
+    out = out_dir.resolve()
+    found: dict[str, dict[str, Any]] = {}
+    for key, value in _flatten(recipe.model_dump(mode="json")).items():
+        if key == "output_dir" or not isinstance(value, str) or not value or len(value) > 4096:
+            continue
+        path = Path(value).expanduser()
+        try:
+            if not path.exists() or out in path.resolve().parents or path.resolve() == out:
+                continue
+            if path.is_file():
+                st = path.stat()
+                found[key] = {"path": value, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
+            elif (path / "config.json").is_file():
+                weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
+                found[key] = {"path": value, "config_sha256": _sha256(path / "config.json"),
+                              "weights": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in weights}}
+        except OSError:
+            continue
+    return found
+
+
+def changed_inputs(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+    """The inputs whose content differs (mtime alone is not a change for a data file: its hash decides)."""
+    out = []
+    for key, was in old.items():
+        now = new.get(key)
+        if now is None:
+            out.append(f"{key} ({was.get('path')} is gone)")
+            continue
+        same = (was.get("sha256") == now.get("sha256") if "sha256" in was else
+                was.get("config_sha256") == now.get("config_sha256") and was.get("weights") == now.get("weights"))
+        if not same:
+            out.append(f"{key} ({was.get('path')} changed since this run started)")
+    return out
+
+
 def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str]) -> None:
     """Refuse to resume into an output folder written by a different recipe: its records (or checkpoints: a
     training run resumed under another learning rate is a mixed model) would be mixed with, or silently stand
@@ -108,6 +158,16 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
         raise RecipeError(
             f"{out_dir} holds a run of a different recipe: {', '.join(changed[:5])}; "
             "use another output_dir, or delete that folder to start afresh"
+        )
+    try:
+        previous = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8")).get("inputs") or {}
+    except (OSError, json.JSONDecodeError):
+        previous = {}
+    moved = changed_inputs(previous, fingerprint_inputs(recipe, out_dir)) if previous else []
+    if moved:
+        raise RecipeError(
+            f"{out_dir} holds a run made from other inputs: {', '.join(moved[:5])}; resuming would mix records of "
+            "both; use another output_dir, or delete that folder to start afresh"
         )
 
 
@@ -198,6 +258,7 @@ class RunManifest:
             "wall_s": None,
             "status": "running",
             "counts": {},
+            "inputs": fingerprint_inputs(recipe, self.out_dir),
         }
         (self.out_dir / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
         self._write()

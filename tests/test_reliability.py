@@ -158,3 +158,23 @@ def test_a_model_folder_without_a_tokenizer_says_so(tmp_path):
             f.unlink()
     with pytest.raises(ModelError, match=r"the model folder has no tokenizer"):
         load_tokenizer(folder)
+
+
+def test_a_resume_refuses_inputs_changed_under_it(tmp_path):
+    """Kill, replace the data file, rerun: refused, naming the input; the same content under a new mtime resumes."""
+    from prmkit.manifest import RunManifest, check_same_recipe
+    from prmkit.recipe import validate
+    from prmkit.score.command import ScoreRecipe
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n')
+    recipe = validate(ScoreRecipe, {"output_dir": str(tmp_path / "out"), "data": {"path": str(data)},
+                                    "prm": {"model": "some/prm"}}, "t")
+    m = RunManifest(tmp_path / "out", "score", recipe, None)
+    (tmp_path / "out" / "scored.jsonl").write_text('{"id": "a"}\n')
+    m.finish({}, status="interrupted")
+    data.write_text(data.read_text())  # same bytes, new mtime
+    check_same_recipe(tmp_path / "out", recipe, frozenset())
+    data.write_text('{"id": "b", "problem": "q", "steps": ["t"]}\n')
+    with pytest.raises(RecipeError, match=r"made from other inputs: data.path \(.*d\.jsonl changed"):
+        check_same_recipe(tmp_path / "out", recipe, frozenset())

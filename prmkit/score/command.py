@@ -110,6 +110,8 @@ def score_into(
         "scored_tokens_this_run": delta("scored_tokens"),
         "generated_tokens_this_run": delta("generated_tokens"),
         "forward_passes_this_run": delta("forward_passes"),
+        "truncated_records_this_run": delta("truncated_records"),
+        "unscored_steps_this_run": delta("unscored_steps"),
         "wall_s_this_run": round(time.perf_counter() - t0, 3),
         "records_scored_this_run": len(todo),
         "records_resumed": len(records) - len(todo),

@@ -264,6 +264,8 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         return f"missing required key '{key}'"
     given = err.get("input")
     shown = repr(given) if not isinstance(given, dict) else "a mapping"
+    if len(shown) > 200:  # a huge value is named, not printed whole
+        shown = shown[:200] + f"... ({len(shown):,} characters)"
     return f"{key}: {err['msg'].rstrip('.')} (got {shown})"
 
 

@@ -178,3 +178,24 @@ def test_a_resume_refuses_inputs_changed_under_it(tmp_path):
     data.write_text('{"id": "b", "problem": "q", "steps": ["t"]}\n')
     with pytest.raises(RecipeError, match=r"made from other inputs: data.path \(.*d\.jsonl changed"):
         check_same_recipe(tmp_path / "out", recipe, frozenset())
+
+
+def test_score_refuses_to_read_its_own_output(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "scored.jsonl").write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n')
+    recipe = tmp_path / "s.yaml"
+    recipe.write_text(f"output_dir: {out}\ndata: {{path: {out / 'scored.jsonl'}}}\nprm: {{model: some/prm}}\n")
+    res = run_cli("score", str(recipe))
+    assert res.returncode == 2 and "score would read its own output" in " ".join(res.stderr.split())
+
+
+def test_a_huge_value_in_an_error_is_cut(tmp_path):
+    from prmkit.recipe import load_recipe
+    from prmkit.sample.command import SampleRecipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text("output_dir: out\ndata: {path: d.jsonl}\npolicy: {model: m}\nseed: '" + "9" * 5000 + "x'\n")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(SampleRecipe, path)
+    assert len(str(err.value)) < 600 and "(5,003 characters)" in str(err.value)

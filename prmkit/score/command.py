@@ -20,7 +20,7 @@ from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.shards import ResumableWriter, select_shard
 from prmkit.engines.scoring import Scorer, aggregate
-from prmkit.errors import DataError
+from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
 from prmkit.recipe import Section
@@ -155,6 +155,10 @@ def summarize(records: Iterable[Record]) -> dict[str, Any]:
 
 def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
     out_dir = Path(recipe.output_dir)
+    source = Path(recipe.data.path).expanduser()
+    if source.exists() and (source.resolve() == out_dir.resolve() or out_dir.resolve() in source.resolve().parents):
+        raise RecipeError(f"data.path {recipe.data.path!r} lies in this run's output_dir {recipe.output_dir!r}: "
+                          "score would read its own output; write the scores elsewhere")
     records = load_data(recipe.data, recipe.shard)
     resolve_model(recipe.prm.model)  # a typo fails before the output folder is claimed by this recipe
     manifest = RunManifest(out_dir, "score", recipe, recipe_path, resume_safe=RESUME_SAFE)

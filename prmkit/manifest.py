@@ -89,7 +89,8 @@ def produced_anything(out_dir: Path) -> bool:
     return any(p.is_dir() for p in [*out_dir.glob("checkpoint-*"), out_dir / "final"])
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, read in 4 MiB blocks (run manifests, the GGUF cache key)."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -114,10 +115,10 @@ def fingerprint_inputs(recipe: BaseModel, out_dir: Path) -> dict[str, dict[str, 
                 continue
             if path.is_file():
                 st = path.stat()
-                found[key] = {"path": value, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
+                found[key] = {"path": value, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(path)}
             elif (path / "config.json").is_file():
                 weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
-                found[key] = {"path": value, "config_sha256": _sha256(path / "config.json"),
+                found[key] = {"path": value, "config_sha256": file_sha256(path / "config.json"),
                               "weights": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in weights}}
         except OSError:
             continue

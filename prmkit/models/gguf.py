@@ -14,7 +14,6 @@ transformers can read, and the memory the conversion needs against what the mach
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prmkit.errors import ModelError
+from prmkit.manifest import file_sha256
 
 SUFFIX = ".gguf"
 MAGIC = b"GGUF"
@@ -36,14 +36,6 @@ def is_gguf(name: str | Path) -> bool:
 
 def cache_root() -> Path:
     return Path(os.environ.get("PRMKIT_CACHE") or Path.home() / ".cache" / "prmkit").expanduser()
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -82,7 +74,7 @@ def inspect_gguf(path: str | Path) -> GGUFInfo:
         raise ModelError(f"{file}: a corrupt or truncated GGUF file ({type(exc).__name__}: {exc})") from None
     if end > file.stat().st_size:
         raise ModelError(f"{file}: a truncated GGUF file ({file.stat().st_size:,} bytes; its tensors need {end:,})")
-    folder = cache_root() / "gguf" / file_hash(file)[:16]
+    folder = cache_root() / "gguf" / file_sha256(file)[:16]
     return GGUFInfo(file, architecture, parameters, folder)
 
 

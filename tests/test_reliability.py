@@ -199,3 +199,17 @@ def test_a_huge_value_in_an_error_is_cut(tmp_path):
     with pytest.raises(RecipeError) as err:
         load_recipe(SampleRecipe, path)
     assert len(str(err.value)) < 600 and "(5,003 characters)" in str(err.value)
+
+
+@pytest.mark.parametrize("stage", ["annotate", "bench"])
+def test_empty_input_is_refused(tmp_path, stage):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    recipe = tmp_path / "r.yaml"
+    if stage == "annotate":
+        recipe.write_text(f"output_dir: {tmp_path / 'out'}\nsolutions: {{path: {empty}}}\npolicy: {{model: m}}\n")
+    else:
+        recipe.write_text(f"output_dir: {tmp_path / 'out'}\nbenchmark: processbench\ndata: {{path: {empty}, "
+                          f"layout: processbench}}\npredictions: {empty}\n")
+    res = run_cli(stage, str(recipe))
+    assert res.returncode == 1 and ("empty" in res.stderr or "no records" in res.stderr), res.stderr

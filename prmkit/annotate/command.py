@@ -123,6 +123,8 @@ def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
 def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, int]]:
     d = recipe.solutions
     records = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
+    if not records:
+        raise DataError(f"{d.path}: no solutions to label (the file is empty)")
     counts = {"solutions read": len(records)}
     for r in records:
         if not r.steps:

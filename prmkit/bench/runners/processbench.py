@@ -79,6 +79,9 @@ def load_subsets(d: Any, wanted: list[str] | None) -> dict[str, list[Record]]:
 def run(ctx: Context) -> Outcome:
     recipe = ctx.recipe
     subsets = load_subsets(recipe.data, recipe.processbench.subsets)
+    empty = [name for name, records in subsets.items() if not records]
+    if empty:
+        raise DataError(f"{recipe.data.path}: no records in subset(s) {', '.join(empty)}: nothing to benchmark")
     labels = {name: [first_error(r) for r in records] for name, records in subsets.items()}
     threshold: float | None = None
     missing = 0

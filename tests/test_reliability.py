@@ -213,3 +213,13 @@ def test_empty_input_is_refused(tmp_path, stage):
                           f"layout: processbench}}\npredictions: {empty}\n")
     res = run_cli(stage, str(recipe))
     assert res.returncode == 1 and ("empty" in res.stderr or "no records" in res.stderr), res.stderr
+
+
+def test_a_wrong_format_for_a_prmkit_checkpoint_is_refused(tmp_path):
+    from prmkit.engines.hf_scorer import resolve_format
+    from prmkit.errors import ModelError
+
+    (tmp_path / "prmkit_prm.json").write_text(json.dumps({"format": "prmkit", "head": "token_classification"}))
+    with pytest.raises(ModelError, match="trained by prmkit as format 'prmkit'.*not 'math_shepherd'; scoring"):
+        resolve_format(str(tmp_path), "math_shepherd")
+    assert resolve_format(str(tmp_path), "prmkit").name == "prmkit"

@@ -206,6 +206,13 @@ def resolve_format(model: str, format: Any = "auto", options: dict[str, Any] | N
                               "prmkit_prm.json decides")
         return format_for_checkpoint(model)
     factory = FORMATS.get(format)
+    from prmkit.formats import read_metadata
+
+    meta = read_metadata(model) if Path(str(model)).is_dir() else None
+    if meta and meta.get("format") and meta["format"] != format:
+        raise ModelError(f"{model}: this checkpoint was trained by prmkit as format {meta['format']!r} "
+                         f"(head {meta.get('head')!r}, see its prmkit_prm.json), not {format!r}; scoring it as "
+                         f"{format!r} would read the wrong outputs; use format: auto")
     try:
         return factory(**(options or {}))
     except TypeError as exc:

@@ -223,3 +223,15 @@ def test_a_wrong_format_for_a_prmkit_checkpoint_is_refused(tmp_path):
     with pytest.raises(ModelError, match="trained by prmkit as format 'prmkit'.*not 'math_shepherd'; scoring"):
         resolve_format(str(tmp_path), "math_shepherd")
     assert resolve_format(str(tmp_path), "prmkit").name == "prmkit"
+
+
+def test_truncated_weights_name_the_folder(tmp_path):
+    from prmkit.errors import ModelError
+    from prmkit.models.loading import load_causal_lm
+    from prmkit.models.tiny import make_tiny_model
+
+    folder = make_tiny_model(tmp_path / "m", hidden_size=32, num_layers=1, num_heads=2, seed=0)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelError, match=r"model weights in '.*/m' are corrupt or truncated"):
+        load_causal_lm(folder, device="cpu")

@@ -17,14 +17,14 @@ import torch
 
 from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
 from prmkit.errors import ModelError, RecipeError
-from prmkit.models.loading import _load_failure, load_tokenizer, resolve_device, resolve_dtype, resolve_model
+from prmkit.models.loading import LOAD_ERRORS, _load_failure, load_tokenizer, resolve_device, resolve_dtype, resolve_model
 from prmkit.registry import Registry
 
 
 def _from_pretrained(auto_class: Any, path: str, dtype: Any, trust_remote_code: bool) -> Any:
     try:
         return auto_class.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as exc:
+    except LOAD_ERRORS as exc:
         raise ModelError(_load_failure(path, exc, "model")) from exc
 
 
@@ -123,7 +123,7 @@ def _token_classification(path: str, dtype: Any, trust_remote_code: bool, fmt: A
 
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as exc:
+    except LOAD_ERRORS as exc:
         raise ModelError(_load_failure(path, exc, "model config")) from exc
     if any("ProcessRewardModel" in a for a in (config.architectures or [])):
         if not trust_remote_code:

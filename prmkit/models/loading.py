@@ -15,6 +15,21 @@ from prmkit.models.gguf import gguf_folder, is_gguf
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
                    "spiece.model")
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """What loading a model or tokenizer raises on bad files: OS and value errors, and safetensors' own error for a
+    truncated or corrupt weights file (which is none of those)."""
+    errors: list[type[BaseException]] = [OSError, ValueError, KeyError]
+    try:
+        from safetensors import SafetensorError
+
+        errors.append(SafetensorError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+LOAD_ERRORS = _load_errors()
+
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -150,6 +165,9 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
 
 def _load_failure(name: str, exc: BaseException, what: str) -> str:
     text = str(exc)
+    if type(exc).__name__ == "SafetensorError":
+        return (f"{what} weights in {name!r} are corrupt or truncated ({text.splitlines()[0] if text else 'unreadable'});"
+                " copy or save the checkpoint again")
     if "trust_remote_code" in text:
         return (
             f"{what} of {name!r} needs custom code from its repository; set trust_remote_code: true "
@@ -177,7 +195,7 @@ def load_causal_lm(
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=torch_dtype, trust_remote_code=trust_remote_code
         )
-    except (OSError, ValueError, KeyError) as exc:
+    except LOAD_ERRORS as exc:
         raise ModelError(_load_failure(str(path), exc, "model")) from exc
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
     return model.to(device).eval(), tokenizer

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from prmkit.errors import ModelError
-from prmkit.models.loading import _load_failure, resolve_model
+from prmkit.models.loading import LOAD_ERRORS, _load_failure, resolve_model
 from prmkit.records import Record
 
 MODEL_KINDS = ("causal_lm", "token_classification")
@@ -54,7 +54,7 @@ def load_for_training(path: str, kind: str, trust_remote_code: bool = False) -> 
             )
         else:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as exc:
+    except LOAD_ERRORS as exc:
         raise ModelError(_load_failure(path, exc, "model")) from exc
     if tokenizer.pad_token_id is None:  # batches need a pad id; it is always masked out
         tokenizer.pad_token = tokenizer.eos_token

@@ -18,13 +18,13 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 def _load_errors() -> tuple[type[BaseException], ...]:
     """What loading a model or tokenizer raises on bad files: OS and value errors, and safetensors' own error for a
     truncated or corrupt weights file (which is none of those)."""
+    import importlib.util
+
     errors: list[type[BaseException]] = [OSError, ValueError, KeyError]
-    try:
+    if importlib.util.find_spec("safetensors") is not None:  # a transformers dependency; absent only in odd installs
         from safetensors import SafetensorError
 
         errors.append(SafetensorError)
-    except ImportError:
-        pass
     return tuple(errors)
 
 

@@ -140,7 +140,8 @@ def changed_inputs(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]
     return out
 
 
-def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str]) -> None:
+def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str],
+                      inputs: dict[str, dict[str, Any]] | None = None) -> None:
     """Refuse to resume into an output folder written by a different recipe: its records (or checkpoints: a
     training run resumed under another learning rate is a mixed model) would be mixed with, or silently stand
     for, another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
@@ -164,7 +165,9 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
         previous = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8")).get("inputs") or {}
     except (OSError, json.JSONDecodeError):
         previous = {}
-    moved = changed_inputs(previous, fingerprint_inputs(recipe, out_dir)) if previous else []
+    if inputs is None and previous:
+        inputs = fingerprint_inputs(recipe, out_dir)
+    moved = changed_inputs(previous, inputs or {}) if previous else []
     if moved:
         raise RecipeError(
             f"{out_dir} holds a run made from other inputs: {', '.join(moved[:5])}; resuming would mix records of "
@@ -239,8 +242,9 @@ class RunManifest:
         check_output_dir(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         lock_output_dir(self.out_dir)
+        inputs = fingerprint_inputs(recipe, self.out_dir)  # hashed once: for the resume check and the manifest
         try:
-            check_same_recipe(self.out_dir, recipe, resume_safe)
+            check_same_recipe(self.out_dir, recipe, resume_safe, inputs)
         except BaseException:
             release_output_dir(self.out_dir)
             raise
@@ -259,7 +263,7 @@ class RunManifest:
             "wall_s": None,
             "status": "running",
             "counts": {},
-            "inputs": fingerprint_inputs(recipe, self.out_dir),
+            "inputs": inputs,
         }
         (self.out_dir / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
         self._write()

@@ -149,11 +149,11 @@ class LikelihoodObjective(ImplicitObjective):
         return out
 
     def metadata(self) -> dict[str, Any]:
-        f = self.format
+        """The implicit objective's metadata with this format's name and calibration instead of a reference."""
         scale, bias = self.calibration or (1.0, 0.0)
-        return {"format": "likelihood", "objective": "likelihood", "head": None, "step_separator": f.step_separator,
-                "good_token": None, "bad_token": None, "chat_template": f.chat_template, "label_type": "hard",
-                "last_step_only": False, "scale": scale, "bias": bias}
+        meta = {k: v for k, v in super().metadata().items() if k != "implicit"}
+        meta.update(format="likelihood", objective="likelihood", scale=scale, bias=bias)
+        return meta
 
 
 OBJECTIVES.register("likelihood")(LikelihoodObjective)

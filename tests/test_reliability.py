@@ -77,17 +77,16 @@ def test_outputs_without_a_manifest_are_not_adopted(tmp_path):
 
 
 def test_a_failed_run_writes_failed_into_its_manifest(tmp_path):
-    """A score run whose data line is broken: exit 1, and manifest.json says failed, with the error."""
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n{not json\n')
-    recipe = tmp_path / "s.yaml"
-    recipe.write_text(f"output_dir: {tmp_path / 'out'}\ndata: {{path: {bad}}}\nprm: {{model: {tmp_path / 'nope'}}}\n")
-    res = run_cli("score", str(recipe))
-    assert res.returncode != 0
-    manifest = tmp_path / "out" / "manifest.json"
-    if manifest.exists():  # the stage got as far as starting its run
-        data = json.loads(manifest.read_text())
-        assert data["status"] == "failed" and data["error"]
+    """A bench run that fails after claiming its folder (an empty subset): exit 1, manifest.json says failed."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    recipe = tmp_path / "b.yaml"
+    recipe.write_text(f"output_dir: {tmp_path / 'out'}\nbenchmark: processbench\n"
+                      f"data: {{path: {empty}, layout: processbench}}\npredictions: {empty}\n")
+    res = run_cli("bench", str(recipe))
+    assert res.returncode == 1
+    data = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert data["status"] == "failed" and "no records" in data["error"] and data["finished"]
 
 
 def test_mark_unfinished_writes_status_and_error(tmp_path):

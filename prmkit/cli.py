@@ -14,7 +14,7 @@ import typer
 from prmkit import __version__
 from prmkit.commands import COMMANDS, Command, load_builtin_commands
 from prmkit.console import console, summary_table
-from prmkit.errors import PrmkitError
+from prmkit.errors import PrmkitError, describe_os_error
 from prmkit.manifest import mark_unfinished
 from prmkit.recipe import load_recipe
 
@@ -71,6 +71,11 @@ def _make_runner(command: Command):
             _fail("interrupted; run the same command again to resume", 130)
         except typer.Exit:
             raise
+        except OSError as exc:  # a full disk or a read-only folder met outside prmkit's own writers
+            mark_unfinished("failed", describe_os_error(exc))
+            if _state["debug"]:
+                raise
+            _fail(describe_os_error(exc), 1)
         except Exception as exc:  # a bug or an environment failure: still one line unless --debug
             mark_unfinished("failed", f"{type(exc).__name__}: {exc}")
             if _state["debug"]:

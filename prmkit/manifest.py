@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from prmkit.errors import PrmkitError, RecipeError
+from prmkit.errors import PrmkitError, RecipeError, StorageError, describe_os_error
 
 from prmkit.recipe import dump_recipe
 
@@ -227,7 +227,11 @@ def release_output_dir(out_dir: Path) -> None:
 def mark_unfinished(status: str, error: str) -> None:
     """Write `failed` or `interrupted`, with the error, into every run of this process still in progress."""
     for manifest in list(_ACTIVE):
-        manifest.finish(manifest.data.get("counts") or {}, status=status, error=error)
+        try:
+            manifest.finish(manifest.data.get("counts") or {}, status=status, error=error)
+        except OSError:  # e.g. the full disk that failed the run: the error itself is still reported
+            if manifest in _ACTIVE:
+                _ACTIVE.remove(manifest)
 
 
 class RunManifest:
@@ -240,8 +244,12 @@ class RunManifest:
     ) -> None:
         self.out_dir = Path(out_dir)
         check_output_dir(self.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        lock_output_dir(self.out_dir)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            lock_output_dir(self.out_dir)
+        except OSError as exc:
+            raise StorageError(f"output_dir {self.out_dir}: cannot write here: "
+                               f"{describe_os_error(exc)}") from None
         inputs = fingerprint_inputs(recipe, self.out_dir)  # hashed once: for the resume check and the manifest
         try:
             check_same_recipe(self.out_dir, recipe, resume_safe, inputs)

@@ -105,6 +105,26 @@ def test_seeded_sampling_ignores_batch_size(sampler64: HFSampler) -> None:
     assert results[0] == results[1] == results[2]
 
 
+def test_prompt_seeds_make_samples_independent_of_the_call(sampler64: HFSampler) -> None:
+    """With one seed per prompt, a prompt's samples are the same alone, in a subset, or in another order."""
+    seeds = [101, 202, 303, 404, 505, 606][: len(PROMPTS)]
+    params = SamplingParams(n=3, temperature=1.0, max_new_tokens=12, prompt_seeds=seeds)
+    together = _ids(sampler64.generate(PROMPTS, params))
+    order = list(reversed(range(len(PROMPTS))))
+    backwards = _ids(sampler64.generate([PROMPTS[i] for i in order],
+                                        SamplingParams(n=3, temperature=1.0, max_new_tokens=12,
+                                                       prompt_seeds=[seeds[i] for i in order])))
+    assert [backwards[order.index(i)] for i in range(len(PROMPTS))] == together
+    alone = _ids(sampler64.generate([PROMPTS[2]], SamplingParams(n=3, temperature=1.0, max_new_tokens=12,
+                                                                 prompt_seeds=[seeds[2]])))
+    assert alone[0] == together[2]
+    other = _ids(sampler64.generate([PROMPTS[2]], SamplingParams(n=3, temperature=1.0, max_new_tokens=12,
+                                                                 prompt_seeds=[seeds[2] + 1])))
+    assert other[0] != together[2]
+    with pytest.raises(ValueError, match="2 prompt_seeds for"):
+        sampler64.generate(PROMPTS, SamplingParams(n=1, temperature=1.0, max_new_tokens=4, prompt_seeds=[1, 2]))
+
+
 def test_prefix_sharing_off_gives_the_same_samples(sampler64: HFSampler) -> None:
     """share_prefix=False (each sample prefills its prompt again: the throughput baseline) changes cost only."""
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=12, seed=11)
@@ -137,8 +157,11 @@ def test_stop_strings_cut_at_first_occurrence(sampler64: HFSampler) -> None:
     base = SamplingParams(n=3, temperature=1.0, max_new_tokens=24, seed=11)
     free = sampler64.generate(PROMPTS, base)
     texts = [c.text for row in free for c in row]
-    two = next((t[k : k + 2] for t in texts for k in range(len(t) - 1) if set(t[k : k + 2]) <= ASCII), "ab")
-    stops = [_first_ascii(texts[0], 3), _first_ascii(texts[4], 8), two]
+    singles = [_first_ascii(texts[0], 3), _first_ascii(texts[4], 8)]
+    # A two-character stop that no single stop starts, so each hit names one stop unambiguously.
+    two = next((t[k : k + 2] for t in texts for k in range(len(t) - 1)
+                if set(t[k : k + 2]) <= ASCII and t[k] not in singles), "ab")
+    stops = singles + [two]
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=24, seed=11, stop=stops)
     cut = sampler64.generate(PROMPTS, params)
     reasons = set()
@@ -188,7 +211,7 @@ def test_tiny_top_p_is_greedy(sampler: HFSampler) -> None:
 def test_sample_tokens_follows_the_distribution() -> None:
     logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
     n = 20000
-    keys = sequence_keys(0, torch.zeros(n, dtype=torch.int64), torch.arange(n))
+    keys = sequence_keys(torch.zeros(n, dtype=torch.int64), torch.arange(n))
     u = uniforms(keys, step=3)
     assert 0 < float(u.min()) and float(u.max()) < 1 and abs(float(u.mean()) - 0.5) < 0.01
     for temperature, top_p in [(1.0, 1.0), (0.5, 1.0), (1.0, 0.7)]:

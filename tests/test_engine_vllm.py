@@ -120,6 +120,19 @@ def test_seeded_sampling_is_reproducible_and_counted(vsampler: VLLMSampler) -> N
                for row in first for c in row)
 
 
+def test_prompt_seeds_make_samples_independent_of_the_call(vsampler: VLLMSampler) -> None:
+    """Per-request seeds (with prefix caching on): a prompt's samples are the same alone or reordered."""
+    seeds = list(range(31, 31 + len(PROMPTS)))
+    def draw(idx: list[int]) -> list[list[list[int]]]:
+        params = SamplingParams(n=3, temperature=1.0, max_new_tokens=10, prompt_seeds=[seeds[i] for i in idx])
+        return _ids(vsampler.generate([PROMPTS[i] for i in idx], params))
+    together = draw(list(range(len(PROMPTS))))
+    backwards = draw(list(reversed(range(len(PROMPTS)))))
+    assert list(reversed(backwards)) == together
+    assert draw([3])[0] == together[3]
+    assert all(len({tuple(ids) for ids in row}) > 1 for row in together if row and len(row[0]) > 1)
+
+
 def test_unseeded_calls_differ_and_progress_counts_prompts(vsampler: VLLMSampler) -> None:
     done: list[int] = []
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=8, ignore_eos=True)

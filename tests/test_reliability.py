@@ -234,3 +234,105 @@ def test_truncated_weights_name_the_folder(tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelError, match=r"model weights in '.*/m' are corrupt or truncated"):
         load_causal_lm(folder, device="cpu")
+
+
+# --------------------------------------------------------------------------- sharding never changes a sample
+
+def _sample_recipe(world: Path, out: Path, **extra):
+    from prmkit.sample.command import SampleRecipe
+
+    return SampleRecipe.model_validate({
+        "seed": 3, "output_dir": str(out), "task": "arithmetic", "data": {"path": str(world / "problems.jsonl")},
+        "policy": {"model": str(world / "policy"), "device": "cpu"},
+        "sampling": {"n": 3, "temperature": 1.0, "max_new_tokens": 24}, "steps": {"style": "lines"},
+        "chunk_size": 4, **extra})
+
+
+def _annotate_recipe(samples: Path, world: Path, out: Path, method: str, **extra):
+    from prmkit.annotate.command import AnnotateRecipe
+
+    return AnnotateRecipe.model_validate({
+        "seed": 3, "output_dir": str(out), "solutions": {"path": str(samples)},
+        "policy": {"model": str(world / "policy"), "device": "cpu"},
+        "rollout": {"k": 2, "max_new_tokens": 16}, "steps": {"style": "lines"}, "method": {"name": method},
+        "chunk_size": 5, **extra})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    from prmkit.models.tiny import make_tiny_model
+    from prmkit.tasks import get_task
+
+    root = tmp_path_factory.mktemp("world")
+    task = get_task("arithmetic")
+    problems = task.make_problems(12, seed=5)
+    with open(root / "problems.jsonl", "w") as fh:
+        for p in problems:
+            fh.write(task.to_record(p).to_json() + "\n")
+    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in task.make_problems(60, seed=6)]
+    make_tiny_model(root / "policy", texts=texts, hidden_size=64, num_layers=2, num_heads=2, seed=0)
+    return root
+
+
+@pytest.mark.parametrize("method", ["mc", "binary", "omega"])
+def test_a_three_shard_merge_equals_the_unsharded_run_byte_for_byte(world, tmp_path, method):
+    """Each record's sampling seed comes from the run seed and the record id: shards (with another chunk size
+    and batch size) then merge into exactly the unsharded samples and labels."""
+    from prmkit.annotate.command import run as annotate
+    from prmkit.sample.command import run as sample
+
+    sample(_sample_recipe(world, tmp_path / "all"), "r.yaml")
+    for i in range(3):
+        sample(_sample_recipe(world, tmp_path / f"s{i}", shard=f"{i}/3", chunk_size=1 + i,
+                              policy={"model": str(world / "policy"), "device": "cpu", "max_batch_size": 2}), "r.yaml")
+    shards = [str(tmp_path / f"s{i}") for i in range(3)]
+    sample(_sample_recipe(world, tmp_path / "merged", merge_from=shards), "r.yaml")
+    whole = (tmp_path / "all" / "samples.jsonl").read_bytes()
+    assert len(whole.splitlines()) == 36 and len({r["answer"] for r in map(json.loads, whole.splitlines())}) > 3
+    assert (tmp_path / "merged" / "samples.jsonl").read_bytes() == whole
+    samples = tmp_path / "all" / "samples.jsonl"
+
+    annotate(_annotate_recipe(samples, world, tmp_path / "a-all", method), "r.yaml")
+    for i in range(3):
+        annotate(_annotate_recipe(samples, world, tmp_path / f"a{i}", method, shard=f"{i}/3", chunk_size=2 + i),
+                 "r.yaml")
+    annotate(_annotate_recipe(samples, world, tmp_path / "a-merged", method,
+                              merge_from=[str(tmp_path / f"a{i}") for i in range(3)]), "r.yaml")
+    labels = (tmp_path / "a-all" / "labels.jsonl").read_bytes()
+    assert len(labels.splitlines()) >= 36 and len(set(labels.splitlines())) > 1
+    assert (tmp_path / "a-merged" / "labels.jsonl").read_bytes() == labels
+
+
+def test_a_prefix_gets_the_same_rollouts_whatever_else_is_in_the_call():
+    from prmkit.engines import keyed_seeds
+
+    assert keyed_seeds(3, ["a", "b", "a"])[0] == keyed_seeds(3, ["a"])[0] == keyed_seeds(3, ["c", "a"])[1]
+    assert len(set(keyed_seeds(3, ["a", "b", "a"]))) == 3  # a repeat in one call gets a fresh seed
+    assert keyed_seeds(3, ["a"]) != keyed_seeds(4, ["a"])
+
+
+# --------------------------------------------------------------------------- full disk, unwritable folder
+
+def test_a_full_disk_names_the_file_and_keeps_what_was_written(tmp_path):
+    """/dev/full fails every write with ENOSPC, as a full disk does."""
+    from prmkit.data.shards import ResumableWriter
+    from prmkit.errors import StorageError
+
+    path = tmp_path / "samples.jsonl"
+    writer = ResumableWriter(path)
+    writer.write({"id": "a", "x": 1})
+    writer._fh = open("/dev/full", "a", encoding="utf-8")
+    with pytest.raises(StorageError, match=r"samples.jsonl: No space left on device \(ENOSPC\); the disk is full: "
+                                           r"free space, then run the same command again to resume"):
+        writer.write({"id": "b", "x": 2})
+    writer.close()
+    assert ResumableWriter(path).done_ids == {"a"}
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a folder no one may write (/sys on Linux)")
+def test_an_unwritable_output_folder_is_named(tmp_path):
+    res = run_cli("world", str(world_recipe(tmp_path / "r.yaml", "/sys/prmkit-out")))
+    assert res.returncode == 1, res.stderr
+    message = " ".join(res.stderr.split())
+    assert "output_dir /sys/prmkit-out: cannot write here" in message and "Traceback" not in message
+    assert "choose another output_dir" in message

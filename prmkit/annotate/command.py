@@ -107,7 +107,7 @@ class AnnotateRecipe(Section):
 
 
 RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype",
-                         "judge.model.device", "judge.model.max_batch_size"})
+                         "judge.model.device", "judge.model.max_batch_size", "chunk_size"})
 
 
 def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
@@ -295,7 +295,7 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     with kept_writer, rejected_writer, progress_bar(f"annotating ({recipe.method.name})", len(records)) as advance:
         advance(len(records) - sum(len(c) for _, c in todo))
         for index, chunk in todo:
-            annotations = method(chunk, runner, recipe.seed * 1_000_003 + index, context)
+            annotations = method(chunk, runner, recipe.seed, context)
             pairs = annotations if per_problem(recipe) else zip(chunk, annotations)
             for record, ann in pairs:
                 if record.id in done:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prmkit.engines import Sampler, SamplingParams
+from prmkit.engines import Sampler, SamplingParams, keyed_seeds
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.records import Record
 from prmkit.sections import PromptSpec, SamplingSpec
@@ -84,16 +84,18 @@ class RolloutRunner:
     def _separator(self) -> str:
         return {"lines": "\n", "paragraphs": "\n\n"}.get(self.step_style, "\n")
 
-    def params(self, seed: int) -> SamplingParams:
+    def params(self, seed: int, keys: list[Any]) -> SamplingParams:
+        """Rollout sampling with one seed per request, from `seed` and the request's key (record id, prefix)."""
         s = self.sampling
         return SamplingParams(n=self.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                              stop=list(s.stop), seed=seed)
+                              stop=list(s.stop), seed=seed, prompt_seeds=keyed_seeds(seed, keys))
 
     def sample(self, requests: list[tuple[Record, list[str]]], seed: int) -> list[list[Rollout]]:
         """k graded rollouts after each (record, step prefix), one engine call for all requests."""
         if not requests:
             return []
-        outputs = self.sampler.generate([self.text_for(r, steps) for r, steps in requests], self.params(seed))
+        outputs = self.sampler.generate([self.text_for(r, steps) for r, steps in requests],
+                                        self.params(seed, [f"{r.id}@{len(steps)}" for r, steps in requests]))
         out = []
         for (record, _), completions in zip(requests, outputs):
             out.append([Rollout(split_steps(c.text, self.step_style, self.step_tag),
@@ -113,7 +115,8 @@ class RolloutRunner:
                 pending.append(i)
         if pending:
             prompts = [self.prefix_text(*requests[i]) for i in pending]
-            outputs = self.sampler.generate(prompts, self.params(seed))
+            keys = [f"{requests[i][0].id}@{requests[i][1]}" for i in pending]
+            outputs = self.sampler.generate(prompts, self.params(seed, keys))
             for i, completions in zip(pending, outputs):
                 record, length = requests[i]
                 correct = sum(

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, TypeVar
 import yaml
 from pydantic import BaseModel
 
-from prmkit.errors import DataError, RecipeError
+from prmkit.errors import DataError, RecipeError, StorageError
 from prmkit.manifest import recipe_changes
 from prmkit.records import Record
 
@@ -81,18 +81,28 @@ class ResumableWriter:
         if not self._dirty:
             self.complete_marker.unlink(missing_ok=True)  # appending makes an old completion marker stale
             self._dirty = True
-        self._fh.write(json.dumps(d, ensure_ascii=False) + "\n")
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        line = json.dumps(d, ensure_ascii=False) + "\n"
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:  # a full disk: the torn line is dropped on resume, nothing before it is lost
+            raise StorageError.from_os(exc, self.path) from None
         self.done_ids.add(rid)
 
     def mark_complete(self, count: int) -> None:
         """Record that the output holds every expected record (a later stage may trust it)."""
-        self.complete_marker.write_text(json.dumps({"records": count}) + "\n", encoding="utf-8")
+        try:
+            self.complete_marker.write_text(json.dumps({"records": count}) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise StorageError.from_os(exc, self.complete_marker) from None
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError:  # a buffered write that failed was already reported by write()
+            pass
 
     def __enter__(self) -> "ResumableWriter":
         return self

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from prmkit.engines.base import Completion, Sampler, SamplerStats, SamplingParams, find_stop
+from prmkit.engines.base import (Completion, Sampler, SamplerStats, SamplingParams, derive_seed, find_stop,
+                                 keyed_seeds)
 from prmkit.engines.scoring import AGGREGATES, SCORERS, ScoredSteps, Scorer, ScorerStats, aggregate, make_scorer
 from prmkit.registry import Registry
 
@@ -35,5 +36,6 @@ def make_sampler(name: str, **kwargs: Any) -> Sampler:
     return SAMPLERS.get(name)(**kwargs)
 
 
-__all__ = ["SAMPLERS", "Completion", "Sampler", "SamplerStats", "SamplingParams", "find_stop", "make_sampler",
+__all__ = ["SAMPLERS", "Completion", "Sampler", "SamplerStats", "SamplingParams", "derive_seed", "find_stop",
+           "keyed_seeds", "make_sampler",
            "AGGREGATES", "SCORERS", "ScoredSteps", "Scorer", "ScorerStats", "aggregate", "make_scorer"]

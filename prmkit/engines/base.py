@@ -6,8 +6,9 @@ be swapped in a recipe without touching them.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Literal, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Literal, Protocol, runtime_checkable
 
 from prmkit.errors import RecipeError
 
@@ -22,6 +23,9 @@ class SamplingParams:
     `temperature == 0` is greedy. `seed` makes a call reproducible: the same seed and inputs give
     the same completions; `None` draws a fresh seed from the sampler's own seeded stream.
     `ignore_eos` keeps sampling past EOS (benchmarks that need an exact token count).
+    `prompt_seeds`, one per prompt of a call, replaces `seed`: each prompt's samples then depend on its own
+    seed and nothing else, so how records are sharded, chunked, batched or resumed never changes a sample
+    (stages derive them from the run seed and the record id with `keyed_seeds`).
     """
 
     n: int = 1
@@ -31,6 +35,7 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
     ignore_eos: bool = False
+    prompt_seeds: list[int] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -50,6 +55,34 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    def seeds_for(self, prompts: int, fallback: int) -> list[int]:
+        """One seed per prompt: `prompt_seeds`, else the call's seed (or `fallback`) mixed with the prompt's
+        position in the call."""
+        if self.prompt_seeds is not None:
+            if len(self.prompt_seeds) != prompts:
+                raise ValueError(f"sampling: {len(self.prompt_seeds)} prompt_seeds for {prompts} prompts")
+            return list(self.prompt_seeds)
+        seed = self.seed if self.seed is not None else fallback
+        return [derive_seed(seed, "position", i) for i in range(prompts)]
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 31-bit seed from any parts (run seed, record id, method, round): stable across runs and machines."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def keyed_seeds(seed: int, keys: Iterable[Any]) -> list[int]:
+    """One seed per key (a record id, a prefix): the same key always gets the same seed whatever else is in
+    the call; a key repeated within the call gets a fresh seed for each repeat (its occurrence count)."""
+    seen: dict[Any, int] = {}
+    out = []
+    for key in keys:
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        out.append(derive_seed(seed, key, k))
+    return out
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 A hand-written loop rather than `model.generate`: each prompt is prefilled once and its KV cache
 copied to its n samples, finished rows leave the batch, and every sequence draws its random numbers
-from a counter-based hash of (seed, prompt index, sample index, step), so a seeded call gives the
-same completions whatever the batch size or the order in which sequences are batched.
+from a counter-based hash of (prompt seed, sample index, step), so a seeded call gives the same
+completions whatever the batch size or the order in which sequences are batched; with per-prompt seeds
+(`SamplingParams.prompt_seeds`) a prompt's samples do not depend on the other prompts of the call either.
 """
 
 from __future__ import annotations
@@ -39,10 +40,9 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def sequence_keys(seed: int, prompt_idx: torch.Tensor, sample_idx: torch.Tensor) -> torch.Tensor:
-    """One random stream per (prompt, sample): the batch layout never changes which numbers a sequence gets."""
-    base = _mix32(torch.tensor(seed & _M32, dtype=torch.int64))
-    return _mix32(_mix32(base ^ _mix32(prompt_idx & _M32)) ^ (sample_idx & _M32))
+def sequence_keys(prompt_seeds: torch.Tensor, sample_idx: torch.Tensor) -> torch.Tensor:
+    """One random stream per (prompt seed, sample): the batch layout never changes which numbers a sequence gets."""
+    return _mix32(_mix32(_mix32(prompt_seeds & _M32)) ^ (sample_idx & _M32))
 
 
 def uniforms(keys: torch.Tensor, step: int) -> torch.Tensor:
@@ -130,7 +130,8 @@ class HFSampler:
         self, prompts: list[str], params: SamplingParams, progress: Progress | None = None
     ) -> list[list[Completion]]:
         start = time.perf_counter()
-        seed = params.seed if params.seed is not None else self._rng.randrange(2**32)
+        fallback = self._rng.randrange(2**32) if params.seed is None and params.prompt_seeds is None else 0
+        seeds = params.seeds_for(len(prompts), fallback)
         encoded = self._encode(prompts)
         # Longest prompts first: rows of a batch then need little padding. Samples of a prompt stay together.
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
@@ -140,7 +141,7 @@ class HFSampler:
         for b in range(0, len(seqs), self.max_batch_size):
             chunk = seqs[b : b + self.max_batch_size]
             done_prompts = 0
-            for (i, j), completion in zip(chunk, self._run_batch(chunk, encoded, params, seed)):
+            for (i, j), completion in zip(chunk, self._run_batch(chunk, encoded, params, seeds)):
                 results[i][j] = completion
                 left[i] -= 1
                 done_prompts += left[i] == 0
@@ -205,15 +206,14 @@ class HFSampler:
         return logits, mask, positions[:, -1] + 1, cache
 
     def _run_batch(
-        self, chunk: list[tuple[int, int]], encoded: list[list[int]], params: SamplingParams, seed: int
+        self, chunk: list[tuple[int, int]], encoded: list[list[int]], params: SamplingParams, seeds: list[int]
     ) -> list[Completion]:
         logits, mask, next_pos, cache = self._prefill(chunk, encoded)
         total, max_new = len(chunk), params.max_new_tokens
         keys = None
         if not params.greedy:
             keys = sequence_keys(
-                seed,
-                torch.tensor([i for i, _ in chunk], dtype=torch.int64),
+                torch.tensor([seeds[i] for i, _ in chunk], dtype=torch.int64),
                 torch.tensor([j for _, j in chunk], dtype=torch.int64),
             )
         tokens_out = torch.full((total, max_new), self._pad_id, dtype=torch.long)

@@ -1,8 +1,9 @@
 """`prmkit sample RECIPE`: N solutions per problem from a policy, as step-split, graded prmkit records.
 
 The output (`samples.jsonl`) is what best-of-N benchmarks, annotation and PRM training read. Problems are
-processed in fixed chunks, each sampled with a seed derived from (seed, chunk index), so a killed run
-started again regenerates exactly the missing records: the final file equals an uninterrupted run's.
+processed in chunks; each problem's samples are drawn with a seed derived from (seed, problem id), so a killed
+run started again regenerates exactly the missing records, and shards (`shard=i/n`, joined by `merge_from`) or
+another chunk_size give the very samples of one unsharded run (tests/test_reliability.py checks both).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.layouts import load_records
 from prmkit.data.plan import AT_RUN_TIME, model_label, number, plan_data
-from prmkit.data.shards import ResumableWriter, select_shard
-from prmkit.engines import SamplingParams
+from prmkit.data.shards import ResumableWriter, merge_shards, select_shard
+from prmkit.engines import SamplingParams, keyed_seeds
 from prmkit.errors import DataError, RecipeError
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.manifest import RunManifest
@@ -42,12 +43,14 @@ class SampleRecipe(Section):
     task: str | None = None
     """A task family with an exact checker (e.g. arithmetic): adds each sample's true first error."""
     shard: str | None = None
-    """`i/n`: this run handles problems k with k mod n == i."""
+    """`i/n`: this run handles problems k with k mod n == i; `prmkit sample` with `merge_from` joins shards."""
+    merge_from: list[str] | None = None
+    """Output folders of shard runs: join their samples into output_dir (in data order); nothing is sampled."""
     chunk_size: int = Field(default=16, ge=1)
     """Problems per engine call (and per resume unit)."""
 
 
-RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype"})
+RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype", "chunk_size"})
 """Keys that may change between a killed run and its resumption without changing its records."""
 
 
@@ -72,10 +75,11 @@ def load_problems(recipe: SampleRecipe) -> list[Record]:
     if not problems:
         raise DataError(f"{d.path}: no records")
     seen: set[str] = set()
-    for p in problems:
+    for item, p in enumerate(problems):
         if p.id in seen:
             raise DataError(f"{d.path}: problem id {p.id!r} appears twice; ids must be unique")
         seen.add(p.id)
+        p.meta["item"] = item  # the problem's place in the data: a merge of shards restores this order
     return select_shard(problems, recipe.shard)
 
 
@@ -90,6 +94,8 @@ def prompt_label(spec: PromptSpec) -> str:
 def _plan(recipe: SampleRecipe) -> dict[str, Any]:
     """Models, data, counts and the generated-token upper bound (problems x n x max_new_tokens); loads no model
     and reads no Hub data."""
+    if recipe.merge_from:
+        return {"merge": ", ".join(recipe.merge_from), "output": str(Path(recipe.output_dir) / "samples.jsonl")}
     data = plan_data(recipe.data, recipe.shard)
     problems = len(load_problems(recipe)) if data.readable else data.count
     s = recipe.sampling
@@ -115,6 +121,7 @@ def _grade(recipe: SampleRecipe, problem: Record, j: int, completion: Any, task:
     correct = is_equivalent(answer, problem.reference) if problem.reference is not None else None
     meta: dict[str, Any] = {
         "problem_id": problem.id,
+        "item": problem.meta.get("item"),
         "sample": j,
         "finish_reason": completion.finish_reason,
         "generated_tokens": completion.num_tokens,
@@ -130,6 +137,8 @@ def _grade(recipe: SampleRecipe, problem: Record, j: int, completion: Any, task:
 
 
 def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
+    if recipe.merge_from:
+        return merge(recipe, recipe_path)
     out_dir = Path(recipe.output_dir)
     manifest = RunManifest(out_dir, "sample", recipe, recipe_path, resume_safe=RESUME_SAFE)
     problems = load_problems(recipe)
@@ -149,12 +158,12 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
     done_before = len(writer.done_ids)
     with writer, progress_bar("sampling", total=len(problems)) as advance:
         advance(len(problems) - sum(len(c) for _, c in todo_chunks))
-        for index, chunk in todo_chunks:
+        for _, chunk in todo_chunks:
             prompts = [render_prompt(recipe.prompt, p, getattr(sampler, "tokenizer", None)) for p in chunk]
             s = recipe.sampling
             params = SamplingParams(
                 n=n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                stop=list(s.stop), seed=recipe.seed * 1_000_003 + index,
+                stop=list(s.stop), seed=recipe.seed, prompt_seeds=keyed_seeds(recipe.seed, [p.id for p in chunk]),
             )
             outputs = sampler.generate(prompts, params)
             for problem, completions in zip(chunk, outputs):
@@ -185,6 +194,27 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
         "resumed records": done_before,
         "output": str(out_dir / "samples.jsonl"),
     }
+
+
+def merge(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
+    """Join finished shard runs of this recipe (merge_from) into output_dir: each sample once, in the order an
+    unsharded run writes them (data order, then sample index), then the metrics."""
+    out_dir = Path(recipe.output_dir)
+    manifest = RunManifest(out_dir, "sample", recipe, recipe_path, resume_safe=RESUME_SAFE)
+
+    def order(d: dict[str, Any]) -> tuple[int, int]:
+        meta = d.get("meta", {})
+        item, j = meta.get("item"), meta.get("sample")
+        return (item if isinstance(item, int) else 1 << 62, j if isinstance(j, int) else 0)
+
+    counts = merge_shards(recipe.merge_from or [], out_dir, ["samples.jsonl"], recipe,
+                          resume_safe=RESUME_SAFE, order=order)
+    metrics = summarize(out_dir / "samples.jsonl", recipe.sampling.n)
+    metrics["merged_from"] = list(recipe.merge_from or [])
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest.finish({"samples": counts["samples.jsonl"]})
+    return {"merged shards": len(recipe.merge_from or []), "samples": metrics["samples"],
+            "accuracy (mean over samples)": metrics["accuracy"], "output": str(out_dir / "samples.jsonl")}
 
 
 def summarize(path: Path, n: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from prmkit.engines import SamplingParams, make_sampler
+from prmkit.engines import SamplingParams, keyed_seeds, make_sampler
 from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
 from prmkit.errors import RecipeError
 
@@ -59,7 +59,6 @@ class GenerativeScorer:
         self.template, self.chat_template, self.seed = template, chat_template, seed
         self.params = dict(n=k, temperature=temperature, max_new_tokens=max_new_tokens)
         self.stats = ScorerStats()
-        self._calls = 0
 
     def prompt(self, problem: str, steps: list[str]) -> str:
         text = self.template.format(problem=problem, steps="\n".join(f"Step {i}: {s}" for i, s in enumerate(steps, 1)))
@@ -73,8 +72,8 @@ class GenerativeScorer:
     def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
         start = time.perf_counter()
         prompts = [self.prompt(p, list(s)) for p, s in items]
-        params = SamplingParams(**self.params, seed=self.seed * 1_000_003 + self._calls)
-        self._calls += 1
+        # Seeds keyed by the prompt's text: a solution's verdicts do not depend on how the items were batched.
+        params = SamplingParams(**self.params, seed=self.seed, prompt_seeds=keyed_seeds(self.seed, prompts))
         outputs = self.sampler.generate(prompts, params, progress=progress)
         results = []
         for (problem, steps), completions in zip(items, outputs):

@@ -6,8 +6,8 @@ of budgets N.
 Outputs (output_dir): `results.jsonl` (one record per problem, method and budget: the chosen solution, its
 step scores, answer, correctness, and in meta the generated tokens, PRM-scored tokens and wall time),
 `metrics.json`, `report.md` with an accuracy-against-tokens table and `accuracy_vs_tokens.png`. Problems are
-searched in chunks seeded by (seed, chunk index), so a killed run started again ends with the same records
-(wall times aside). `shard=i/n` splits problems across runs; `merge_from=[dirs]` joins the shards' results.
+searched in chunks, each problem's samples seeded by (seed, problem id, method, budget, round), so a killed run
+started again, another chunk_size or a shard split ends with the same records (wall times aside). `shard=i/n` splits problems across runs; `merge_from=[dirs]` joins the shards' results.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from prmkit.search import report
 from prmkit.search.methods import METHODS, Outcome, SearchContext
 from prmkit.search.preflight import load_problems, preflight
 from prmkit.search.recipe import MethodSpec, SearchRecipe
-from prmkit.search.tree import derive_seed
+from prmkit.engines.base import derive_seed
 
 RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype", "prm.device",
-                         "prm.max_batch_size", "prm.max_batch_tokens", "prm.dtype"})
+                         "prm.max_batch_size", "prm.max_batch_tokens", "prm.dtype", "chunk_size"})
 RESULTS = "results.jsonl"
 
 
@@ -147,7 +147,7 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
             for index, chunk in todo:
                 ctx = SearchContext(chunk, [prompts[p.id] for p in chunk], sampler, scorer, recipe.sampling,
                                     boundary, recipe.steps.style, recipe.steps.tag,
-                                    derive_seed(recipe.seed, index), max(recipe.budgets))
+                                    derive_seed(recipe.seed), max(recipe.budgets))
                 for label, spec, budget in runs:
                     if all(record_id(p.id, label, budget) in writer for p in chunk):
                         advance(len(chunk))

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from prmkit.search.recipe import MethodSpec, survivors
-from prmkit.search.tree import Node, StepPolicy, StepScorer, derive_seed, ranked
+from prmkit.engines.base import derive_seed
+from prmkit.search.tree import Node, StepPolicy, StepScorer, ranked
 
 
 class Expander:

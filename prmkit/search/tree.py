@@ -9,11 +9,10 @@ select. Methods differ only in how they pick parents and select children.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from prmkit.engines.base import Completion, Sampler, SamplingParams
+from prmkit.engines.base import Completion, Sampler, SamplingParams, keyed_seeds
 from prmkit.engines.scoring import AGGREGATES, Scorer
 from prmkit.errors import RecipeError
 from prmkit.grading import extract_answer
@@ -78,12 +77,6 @@ def boundary_for(style: str, tag: str | None) -> Boundary:
     return BOUNDARIES.get(style)(tag)
 
 
-def derive_seed(*parts: Any) -> int:
-    """A 31-bit seed from any parts (run seed, chunk, method, budget, round): stable across runs and machines."""
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
 @dataclass
 class Ledger:
     """Compute one method spent on each problem of a chunk."""
@@ -101,9 +94,11 @@ class StepPolicy:
 
     def __init__(self, sampler: Sampler, prompts: list[str], boundary: Boundary, step_style: str,
                  step_tag: str | None, temperature: float, top_p: float, step_max_tokens: int,
-                 max_steps: int, ledger: Ledger) -> None:
+                 max_steps: int, ledger: Ledger, problem_ids: list[str] | None = None) -> None:
         self.sampler = sampler
         self.prompts = prompts
+        self.problem_ids = problem_ids if problem_ids is not None else [str(i) for i in range(len(prompts))]
+        """Seed keys: a node's samples depend on its problem's id and its place among that problem's nodes."""
         self.boundary = boundary
         self.style, self.tag = step_style, step_tag
         self.temperature, self.top_p = temperature, top_p
@@ -123,7 +118,8 @@ class StepPolicy:
         if not nodes:
             return []
         params = SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p, max_new_tokens=max_tokens,
-                                stop=list(self.boundary.stop), seed=seed)
+                                stop=list(self.boundary.stop), seed=seed,
+                                prompt_seeds=keyed_seeds(seed, [self.problem_ids[node.problem] for node in nodes]))
         outputs = self.sampler.generate([self.prefix(node) for node in nodes], params)
         for node, completions in zip(nodes, outputs):
             self.ledger.generated[node.problem] += sum(c.num_tokens for c in completions)

@@ -13,7 +13,7 @@ from typing import Any
 
 from prmkit.annotate.methods import METHODS, Annotation, labels_from_first_error
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
-from prmkit.engines import SamplingParams
+from prmkit.engines import SamplingParams, keyed_seeds
 from prmkit.grading import extract_answer
 from prmkit.records import Record
 
@@ -48,7 +48,8 @@ def judge_first_errors(records: list[Record], context: Any, seed: int) -> tuple[
     spec = context.judge
     sampler = context.judge_sampler
     params = SamplingParams(n=spec.k, temperature=spec.temperature, top_p=1.0,
-                            max_new_tokens=spec.max_new_tokens, stop=[], seed=seed)
+                            max_new_tokens=spec.max_new_tokens, stop=[], seed=seed,
+                            prompt_seeds=keyed_seeds(seed, [r.id for r in records]))
     prompts = [render_judge_prompt(spec.template, r) for r in records]
     outputs = sampler.generate(prompts, params)
     verdicts, costs = [], []

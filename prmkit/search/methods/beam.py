@@ -11,7 +11,8 @@ from __future__ import annotations
 from prmkit.search.expand import Expander
 from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
 from prmkit.search.recipe import MethodSpec
-from prmkit.search.tree import Ledger, Node, derive_seed, ranked
+from prmkit.engines.base import derive_seed
+from prmkit.search.tree import Ledger, Node, ranked
 
 
 def beam_search(ctx: SearchContext, budget: int, spec: MethodSpec, expander: Expander, ledger: Ledger,

@@ -11,7 +11,8 @@ from __future__ import annotations
 from prmkit.search.expand import Expander
 from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
 from prmkit.search.recipe import MethodSpec
-from prmkit.search.tree import Node, derive_seed, ranked
+from prmkit.engines.base import derive_seed
+from prmkit.search.tree import Node, ranked
 
 
 @METHODS.register("dvts")

@@ -13,7 +13,8 @@ from prmkit.search.expand import EarlyReject
 from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
 from prmkit.search.methods.beam import beam_search
 from prmkit.search.recipe import MethodSpec
-from prmkit.search.tree import Node, derive_seed
+from prmkit.engines.base import derive_seed
+from prmkit.search.tree import Node
 
 
 @METHODS.register("early_reject")

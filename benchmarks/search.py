@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PRMKIT_QUIET", "1")
 
+from prmkit.commands import COMMANDS, load_builtin_commands  # noqa: E402
 from prmkit.engines import SAMPLERS, SCORERS  # noqa: E402
 from prmkit.engines.base import Completion, SamplerStats, SamplingParams  # noqa: E402
 from prmkit.engines.scoring import ScoredSteps, ScorerStats  # noqa: E402
 from prmkit.recipe import load_recipe  # noqa: E402
-from prmkit.search import command  # noqa: E402
 from prmkit.search.recipe import SearchRecipe  # noqa: E402
 from prmkit.tasks import get_task  # noqa: E402
 from prmkit.tasks.arithmetic import apply, check, parse_problem  # noqa: E402
@@ -275,6 +275,12 @@ def _folder(args: argparse.Namespace, mode: str, seed: int) -> Path:
     return Path(args.out) / (mode if seed == 0 else f"{mode}_seed{seed}")
 
 
+def search_command():
+    """`prmkit search` from the command registry (a stage's command.py is not imported directly)."""
+    load_builtin_commands()
+    return COMMANDS.get("search")
+
+
 def run_real(args: argparse.Namespace, seed: int) -> Path:
     data = []
     if args.held_out is not None:
@@ -284,7 +290,7 @@ def run_real(args: argparse.Namespace, seed: int) -> Path:
     recipe = load_recipe(SearchRecipe, ROOT / "recipes/quickstart/search.yaml",
                          [f"output_dir={out}", f"data.limit={args.problems}", *data, f"budgets={args.budgets}",
                           *([f"seed={seed}"] if seed else []), *args.set])
-    command.run(recipe, "recipes/quickstart/search.yaml")
+    search_command().run(recipe, "recipes/quickstart/search.yaml")
     return out
 
 
@@ -304,7 +310,7 @@ def run_simulated(args: argparse.Namespace, seed: int) -> Path:
                           # ("16 * 3") are about 6 characters, its 5 ("16 * 3 = 48") about 11
                           "methods.early_reject.partial_tokens=6", "methods.early_reject_bon.partial_tokens=11",
                           *([f"seed={seed}"] if seed else []), *args.set])
-    command.run(recipe, "benchmarks/search.py (simulated engines)")
+    search_command().run(recipe, "benchmarks/search.py (simulated engines)")
     return out
 
 

@@ -78,7 +78,7 @@ def peak_rss_mib() -> float:
 
 def worker_prmkit(cfg: dict) -> dict:
     from prmkit.recipe import validate
-    from prmkit.train.command import fit
+    from prmkit.train.fit import fit
     from prmkit.train.recipe import TrainRecipe
 
     out = Path(cfg["work"]) / "prmkit_out"

@@ -7,7 +7,6 @@ clear message; `--debug` shows the traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -50,7 +49,7 @@ def _fail(message: str, code: int) -> None:
 def _make_runner(command: Command):
     def runner(
         recipe: Path = typer.Argument(..., help="The YAML recipe of the run."),
-        overrides: Optional[list[str]] = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),
+        overrides: list[str] | None = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipe and print the plan; load no model."),
     ) -> None:
         try:

@@ -3,8 +3,9 @@ the CLI builds one Typer command per entry, so adding a stage never touches the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from prmkit.recipe import Section
 from prmkit.registry import Registry

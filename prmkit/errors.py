@@ -53,5 +53,5 @@ class StorageError(DataError):
     """An output file or folder cannot be written (full disk, read-only folder): names the file."""
 
     @classmethod
-    def from_os(cls, exc: OSError, path: object = None) -> "StorageError":
+    def from_os(cls, exc: OSError, path: object = None) -> StorageError:
         return cls(describe_os_error(exc, path))

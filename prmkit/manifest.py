@@ -10,7 +10,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ import yaml
 from pydantic import BaseModel
 
 from prmkit.errors import PrmkitError, RecipeError, StorageError, describe_os_error
-
 from prmkit.recipe import dump_recipe
+
 
 class RunConflict(PrmkitError):
     """Another run holds the output folder."""
@@ -57,7 +57,7 @@ def git_sha(cwd: Path | None = None) -> str | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -178,7 +178,7 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
 LOCK_FILE = ".prmkit.lock"
 _HELD: dict[str, Any] = {}
 """Output folders this process holds the lock of (resolved path -> open lock file): a process may reopen its own."""
-_ACTIVE: list["RunManifest"] = []
+_ACTIVE: list[RunManifest] = []
 """Manifests of runs in progress in this process, so a failure or an interrupt can be written into them."""
 
 

@@ -28,7 +28,7 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Record":
+    def from_dict(cls, d: dict[str, Any]) -> Record:
         if "id" not in d or "problem" not in d:
             missing = [k for k in ("id", "problem") if k not in d]
             raise ValueError(f"record lacks required field(s): {', '.join(missing)}")

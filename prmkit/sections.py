@@ -76,6 +76,30 @@ class PromptSpec(Section):
     """Wrap the rendered text as a user turn with the tokenizer's chat template."""
     system: str | None = None
 
+    def render(self, record: Any, tokenizer: Any | None = None) -> str:
+        """The prompt of `record` (its problem and meta fields in the template; the chat template when on)."""
+        from prmkit.errors import RecipeError
+
+        try:
+            text = self.template.format(problem=record.problem, **record.meta)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise RecipeError(f"prompt.template: cannot format it with a record's fields ({exc})") from None
+        if not self.chat_template:
+            return text
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise RecipeError("prompt.chat_template is on but the policy's tokenizer has no chat template")
+        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": text}
+        ]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def label(self) -> str:
+        """How a plan shows the prompt: the template, and the chat template with its system prompt when on."""
+        text = f"template {self.template!r}"
+        if self.chat_template:
+            text += ", chat template" + (f", system prompt \"{self.system}\"" if self.system else "")
+        return text
+
 
 class SamplingSpec(Section):
     n: int = Field(default=4, ge=1)

@@ -12,8 +12,8 @@ the step count and misalign per-step labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from prmkit.errors import RecipeError
 from prmkit.registry import Registry

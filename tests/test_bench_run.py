@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_score import make_tiny_prm  # tests/ is on sys.path (pytest prepend import mode)
 
 from prmkit.bench import processbench_f1
 from prmkit.bench.command import run
 from prmkit.bench.recipe import BenchRecipe
 from prmkit.errors import RecipeError
 from prmkit.recipe import load_recipe
-from test_score import make_tiny_prm  # tests/ is on sys.path (pytest prepend import mode)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

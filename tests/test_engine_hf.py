@@ -4,8 +4,8 @@ stop strings / EOS / length end sequences correctly, and the compute counters ad
 from __future__ import annotations
 
 import string
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch

@@ -8,8 +8,8 @@ slow on CPU (10-20 s each), so each engine is started once per module and closed
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -209,28 +209,6 @@ def test_search_through_vllm_matches_hf(vsampler: VLLMSampler, hsampler) -> None
 
 # ---- scoring -------------------------------------------------------------------------------------------------
 
-QWEN_RM_CODE = '''
-import torch.nn as nn
-from transformers import Qwen2Model, Qwen2PreTrainedModel
-from transformers.modeling_outputs import TokenClassifierOutput
-
-
-class Qwen2ForProcessRewardModel(Qwen2PreTrainedModel):
-    """The shape of Qwen2.5-Math-PRM's remote code: Qwen2 body, score = Linear -> ReLU -> Linear(2)."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.model = Qwen2Model(config)
-        h = config.hidden_size
-        self.score = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, config.num_labels))
-        self.post_init()
-
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return TokenClassifierOutput(logits=self.score(hidden))
-'''
-
-
 def _token_classifier(lm: Path, out: Path) -> Path:
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
@@ -247,23 +225,18 @@ def _token_classifier(lm: Path, out: Path) -> Path:
 
 def _qwen_process_rm(lm: Path, out: Path) -> Path:
     """A tiny Qwen2ForProcessRewardModel: the LM's body plus a random 2-layer score head, with its remote code."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v for k, v in load_file(str(lm / "model.safetensors")).items() if not k.startswith("lm_head")}
+    from prmkit.models.shapes import write_qwen_process_rm
+
     config = json.loads((lm / "config.json").read_text())
     h = config["hidden_size"]
     torch.manual_seed(2)
-    state.update({"score.0.weight": torch.randn(h, h) * 0.3, "score.0.bias": torch.randn(h) * 0.1,
-                  "score.2.weight": torch.randn(2, h) * 0.3, "score.2.bias": torch.randn(2) * 0.1})
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    config.update(architectures=["Qwen2ForProcessRewardModel"], num_labels=2,
-                  auto_map={"AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel"})
-    (out / "config.json").write_text(json.dumps(config))
-    (out / "modeling_qwen2_rm.py").write_text(QWEN_RM_CODE)
-    AutoTokenizer.from_pretrained(lm).save_pretrained(out)
-    return out
+    head = {"score.0.weight": torch.randn(h, h) * 0.3, "score.0.bias": torch.randn(h) * 0.1,
+            "score.2.weight": torch.randn(2, h) * 0.3, "score.2.bias": torch.randn(2) * 0.1}
+    return write_qwen_process_rm(out, load_file(str(lm / "model.safetensors")), config, head,
+                                 AutoTokenizer.from_pretrained(lm))
 
 
 def _skywork(lm: Path, out: Path) -> Path:

@@ -90,9 +90,9 @@ def test_a_failed_run_writes_failed_into_its_manifest(tmp_path):
 
 
 def test_mark_unfinished_writes_status_and_error(tmp_path):
-    from prmkit.manifest import RunManifest, _ACTIVE, mark_unfinished
-    from prmkit.world.command import WorldRecipe
+    from prmkit.manifest import _ACTIVE, RunManifest, mark_unfinished
     from prmkit.recipe import validate
+    from prmkit.world.command import WorldRecipe
 
     recipe = validate(WorldRecipe, {"output_dir": str(tmp_path / "w")}, "t")
     m = RunManifest(tmp_path / "w", "world", recipe, None)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from prmkit.engines import AGGREGATES, SCORERS, aggregate, make_scorer
+from prmkit.engines.bidirectional import Bidirectional
+from prmkit.engines.generative import combine, parse_verdicts
 from prmkit.recipe import load_recipe
-from prmkit.score.bidirectional import Bidirectional
 from prmkit.score.command import ScoreRecipe, run
-from prmkit.score.generative import combine, parse_verdicts
 from prmkit.tasks import get_task
 
 
@@ -146,7 +146,7 @@ def test_generative_scorer_runs_through_the_sampling_engine(setup, tmp_path):
         def close(self):
             pass
 
-    from prmkit.score.generative import GenerativeScorer
+    from prmkit.engines.generative import GenerativeScorer
     from prmkit.score.recipe import PRMSpec, build_scorer
 
     spec = PRMSpec(model=str(policy), engine="generative", device="cpu", bidirectional=True, generative={"k": 2})

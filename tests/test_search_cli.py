@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_search import FakePolicy, FakePRM
 
 from prmkit.errors import DataError, ModelError, RecipeError
 from prmkit.models.tiny import make_tiny_model
@@ -18,7 +19,6 @@ from prmkit.recipe import load_recipe
 from prmkit.search import command
 from prmkit.search.recipe import SearchRecipe
 from prmkit.tasks import get_task
-from test_search import FakePolicy, FakePRM
 
 TASK = get_task("arithmetic")
 METHODS = {

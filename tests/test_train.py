@@ -12,8 +12,8 @@ import torch
 
 from prmkit.errors import DataError, RecipeError
 from prmkit.formats import PrmkitFormat, format_for_checkpoint, read_metadata
-from prmkit.records import Record
 from prmkit.recipe import validate
+from prmkit.records import Record
 from prmkit.tasks import get_task
 from prmkit.train.collate import PadCollator
 from prmkit.train.command import run

@@ -18,7 +18,7 @@ DRIVER = """
 import hashlib, json, os, sys
 import torch
 from prmkit.recipe import load_recipe
-from prmkit.train.command import fit
+from prmkit.train.fit import fit
 from prmkit.train.recipe import TrainRecipe
 from prmkit.train.trainer import release_process_group
 

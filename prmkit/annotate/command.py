@@ -33,7 +33,6 @@ from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section, registered
 from prmkit.records import Record
-from prmkit.sample.command import prompt_label, render_prompt
 from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
 
 
@@ -224,7 +223,7 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
     rows: dict[str, Any] = {"method": recipe.method.name}
     if recipe.method.name != "judge":
         rows["policy"] = model_label(recipe.policy.model, recipe.policy.engine)
-        rows["prompt"] = prompt_label(recipe.prompt)
+        rows["prompt"] = recipe.prompt.label()
     if recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
         rows["judge"] = model_label(recipe.judge.model.model, recipe.judge.model.engine)
     rows["solutions"] = data.label
@@ -285,7 +284,7 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
         jm = recipe.judge.model
         judge_sampler = jm.build_sampler(recipe.seed)
     runner = RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag,
-                           recipe.rollout.k, render_prompt) if sampler is not None else None
+                           recipe.rollout.k) if sampler is not None else None
     context = SimpleNamespace(judge=recipe.judge, judge_sampler=judge_sampler,
                               consensus_base=recipe.method.consensus_base, omega=recipe.omega,
                               max_rollouts_per_problem=recipe.max_rollouts_per_problem,

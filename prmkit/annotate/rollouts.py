@@ -27,7 +27,7 @@ class RolloutCost:
     rollouts: int = 0
     generated_tokens: int = 0
 
-    def add(self, other: "RolloutCost") -> None:
+    def add(self, other: RolloutCost) -> None:
         self.rollouts += other.rollouts
         self.generated_tokens += other.generated_tokens
 
@@ -60,7 +60,7 @@ class RolloutRunner:
 
     def __init__(
         self, sampler: Sampler, prompt: PromptSpec, sampling: SamplingSpec, step_style: str,
-        step_tag: str | None, k: int, render_prompt: Any,
+        step_tag: str | None, k: int,
     ) -> None:
         self.sampler = sampler
         self.prompt = prompt
@@ -68,7 +68,6 @@ class RolloutRunner:
         self.step_style = step_style
         self.step_tag = step_tag
         self.k = k
-        self.render_prompt = render_prompt
 
     def prefix_text(self, record: Record, length: int) -> str:
         """The prompt plus the first `length` steps, ending where the next step begins."""
@@ -76,7 +75,7 @@ class RolloutRunner:
 
     def text_for(self, record: Record, steps: list[str]) -> str:
         """The prompt of `record`'s problem plus `steps`, ending where the next step begins."""
-        head = self.render_prompt(self.prompt, record, getattr(self.sampler, "tokenizer", None))
+        head = self.prompt.render(record, getattr(self.sampler, "tokenizer", None))
         if not steps:
             return head
         return head + join_steps(list(steps), self.step_style, self.step_tag) + self._separator()

@@ -37,12 +37,11 @@ def run(recipe: BenchRecipe, recipe_path: str) -> dict[str, Any]:
 def _plan(recipe: BenchRecipe) -> dict[str, Any]:
     """Benchmark, PRM (or predictions), data and counts; local data is counted, Hub data by known size; no model."""
     from prmkit.data.plan import missing, number, plan_data, present
-    from prmkit.score.command import generation_bound, prm_label
 
     data = plan_data(recipe.data)
     rows: dict[str, Any] = {"benchmark": recipe.benchmark}
     if recipe.prm is not None:
-        rows["prm"] = prm_label(recipe.prm)
+        rows["prm"] = recipe.prm.label()
     elif recipe.predictions is not None:
         absent = "" if present(recipe.predictions) else f" ({missing(recipe.predictions)})"
         rows["predictions"] = recipe.predictions + absent
@@ -57,7 +56,7 @@ def _plan(recipe: BenchRecipe) -> dict[str, Any]:
         rows["records"] = number(count)
         total = count
     if recipe.prm is not None:
-        rows["max generated tokens (upper bound)"] = generation_bound(recipe.prm, total)
+        rows["max generated tokens (upper bound)"] = recipe.prm.generation_bound(total)
     rows["output"] = str(Path(recipe.output_dir) / "report.md")
     return rows
 

@@ -20,8 +20,9 @@ Samples are built as upstream does: one per `<classification>_<idx>` (first occu
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 CORRECT = "correct"
 F1_ONLY = ("multi_solutions",)
@@ -64,7 +65,7 @@ class Counts:
     fn: int = 0
     lists: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in (*STEP_METRICS, "similarity")})
 
-    def add(self, other: "StepResult") -> None:
+    def add(self, other: StepResult) -> None:
         self.tp, self.fp, self.tn, self.fn = self.tp + other.tp, self.fp + other.fp, self.tn + other.tn, self.fn + other.fn
         for m in STEP_METRICS:
             self.lists[m].extend(getattr(other, m))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def harmonic_mean(a: float | None, b: float | None) -> float | None:

@@ -18,7 +18,7 @@ class ThresholdSpec(Section):
     tune_on: str | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "ThresholdSpec":
+    def _one(self) -> ThresholdSpec:
         if self.fixed is not None and self.tune_on is not None:
             raise ValueError("give either threshold.fixed or threshold.tune_on, not both")
         return self
@@ -82,7 +82,7 @@ class BenchRecipe(Section):
 
 
     @model_validator(mode="after")
-    def _source(self) -> "BenchRecipe":
+    def _source(self) -> BenchRecipe:
         if self.prm is not None and self.predictions is not None:
             raise ValueError("give either prm (score with a model) or predictions (a file), not both")
         if self.prm is None and self.predictions is None and self.benchmark != "bestofn":

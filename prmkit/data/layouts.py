@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from prmkit.data.adapters import LAYOUTS, Adapter, Place, RowError
 from prmkit.data.readers import read_rows

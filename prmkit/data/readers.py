@@ -7,8 +7,9 @@ line/row number, so any later complaint about it can name where it came from.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from prmkit.errors import DataError
 from prmkit.registry import Registry

@@ -7,10 +7,10 @@ optional back-end (vllm) only matters to the recipes that ask for it.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from prmkit.engines.base import (Completion, Sampler, SamplerStats, SamplingParams, derive_seed, find_stop,
-                                 keyed_seeds)
+from prmkit.engines.base import Completion, Sampler, SamplerStats, SamplingParams, derive_seed, find_stop, keyed_seeds
 from prmkit.engines.scoring import AGGREGATES, SCORERS, ScoredSteps, Scorer, ScorerStats, aggregate, make_scorer
 from prmkit.registry import Registry
 

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
 from prmkit.errors import ModelError, RecipeError
-from prmkit.models.loading import LOAD_ERRORS, _load_failure, load_tokenizer, resolve_device, resolve_dtype, resolve_model
+from prmkit.models.loading import (
+    LOAD_ERRORS,
+    _load_failure,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+    resolve_model,
+)
 from prmkit.registry import Registry
 
 
@@ -44,7 +52,7 @@ class Head:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def to(self, device: str) -> "Head":
+    def to(self, device: str) -> Head:
         self.model.to(device)
         return self
 
@@ -73,7 +81,7 @@ class ValueHead(Head):
         super().__init__(model)
         self.summary = summary.eval()
 
-    def to(self, device: str) -> "Head":
+    def to(self, device: str) -> Head:
         self.model.to(device)
         self.summary.to(device)
         return self
@@ -90,7 +98,7 @@ class ImplicitHead(Head):
         super().__init__(model)
         self.reference = reference.eval()
 
-    def to(self, device: str) -> "Head":
+    def to(self, device: str) -> Head:
         self.model.to(device)
         self.reference.to(device)
         return self

@@ -8,8 +8,9 @@ each solution once through its PRM format and reads every step's score from that
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from prmkit.registry import Registry
 
@@ -95,7 +96,7 @@ def _hf(**kwargs: Any) -> Scorer:
 
 @SCORERS.register("generative")
 def _generative(**kwargs: Any) -> Scorer:
-    from prmkit.score.generative import GenerativeScorer
+    from prmkit.engines.generative import GenerativeScorer
 
     return GenerativeScorer(**kwargs)
 

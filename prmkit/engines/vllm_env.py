@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, MutableMapping
+from typing import Any
 
 from prmkit.errors import ModelError, RecipeError
 
@@ -161,8 +162,16 @@ def build_llm(
     try:
         return LLM(**kwargs)
     except (ValueError, OSError, RuntimeError, TypeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"vLLM could not start {model!r}: {first}") from exc
+        raise ModelError(f"vLLM could not start {model!r}: {_cause(exc)}") from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """The line of a vLLM start-up error that says what is wrong: pydantic's config errors end with a docs URL,
+    so the last line that is not one (preferring a 'Value error, ...' line)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("For further information")] or [type(exc).__name__]
+    flagged = [ln for ln in lines if "error" in ln.lower()]
+    return (flagged or lines)[-1][:500]
 
 
 def shutdown_llm(llm: Any) -> None:

@@ -20,9 +20,9 @@ can live on one GPU (e.g. 0.6 and 0.3).
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
 from prmkit.engines.vllm_env import build_llm, shutdown_llm

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prmkit.errors import ModelError
 from prmkit.formats.base import METADATA_FILE, EncodedSteps, PRMFormat

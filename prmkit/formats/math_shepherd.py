@@ -20,7 +20,6 @@ from prmkit.formats.base import EncodedSteps
 from prmkit.formats.prmkit_format import single_token_id
 from prmkit.formats.text_anchors import encode_anchored
 
-
 LAYOUTS = ("reference", "search_and_learn")
 
 

@@ -23,7 +23,7 @@ untrusted, so no pattern may backtrack.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prmkit.registry import Registry
 
@@ -136,7 +136,7 @@ def _rest_of_line(text: str, i: int) -> str:
 
 Located = tuple[int, str]
 """(where the marker starts in the text, the answer it gives)."""
-LOCATORS: Registry[Callable[[str], "Located | None"]] = Registry("answer marker")
+LOCATORS: Registry[Callable[[str], Located | None]] = Registry("answer marker")
 
 
 @LOCATORS.register("boxed")

@@ -50,7 +50,7 @@ _RETRY_AFTER_FAILURE_S = 30.0
 class _Worker:
     """One child process plus a reader thread that turns its stdout lines into replies."""
 
-    def __init__(self, pool: "SympyPool") -> None:
+    def __init__(self, pool: SympyPool) -> None:
         self._pool = pool
         self._replies: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
         self._next_id = 0

@@ -6,8 +6,9 @@ Nothing here downloads anything; the same call with the same seed writes identic
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from prmkit.errors import ModelError
 from prmkit.registry import Registry
@@ -34,7 +35,7 @@ QWEN2_SPLIT = (
 )
 
 
-def _byte_level(model: Any) -> Any:
+def byte_level(model: Any) -> Any:
     from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers
 
     tok = Tokenizer(model)
@@ -58,7 +59,7 @@ def _char_tokenizer(texts: list[str], vocab_size: int) -> Any:
     from tokenizers import models, pre_tokenizers
 
     symbols = [*SPECIAL_TOKENS, *sorted(pre_tokenizers.ByteLevel.alphabet())]
-    return _byte_level(models.BPE({s: i for i, s in enumerate(symbols)}, []))
+    return byte_level(models.BPE({s: i for i, s in enumerate(symbols)}, []))
 
 
 @TOKENIZER_KINDS.register("bpe")
@@ -66,7 +67,7 @@ def _bpe_tokenizer(texts: list[str], vocab_size: int) -> Any:
     """Byte-level BPE (Qwen2 style): lossless on any text, merges learned from `texts`."""
     from tokenizers import models, pre_tokenizers, trainers
 
-    tok = _byte_level(models.BPE())
+    tok = byte_level(models.BPE())
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=list(SPECIAL_TOKENS),
@@ -113,17 +114,19 @@ def train_tokenizer(
     extra_tokens: Iterable[str] = (),
     add_bos: bool = True,
     chat_template: bool | str = False,
+    base: Any = None,
 ) -> Any:
     """A `PreTrainedTokenizerFast` with <s>/</s>/<pad>/<unk>, trained locally.
 
     `extra_tokens` (e.g. "<extra_0>", " ки") are added as whole, non-special tokens so PRM formats
     find them as single ids and decoding keeps them. `chat_template=True` adds a ChatML-like
-    template and its two marker tokens; a string is used as the template itself.
+    template and its two marker tokens; a string is used as the template itself. `base`: a `tokenizers.Tokenizer`
+    to wrap instead of training one (models/shapes.py pads a byte tokenizer to a real vocabulary size).
     """
     from tokenizers import AddedToken, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = TOKENIZER_KINDS.get(kind)(list(texts or []), vocab_size)
+    tok = base if base is not None else TOKENIZER_KINDS.get(kind)(list(texts or []), vocab_size)
     tok.add_special_tokens(list(SPECIAL_TOKENS))
     if add_bos:
         bos_id = tok.token_to_id(BOS)

@@ -10,17 +10,18 @@ error. Loads no model; runs in seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prmkit.bench.report import fmt, line_plot, markdown_table
 from prmkit.commands import Command, register, summary_of
 from prmkit.manifest import RunManifest
 from prmkit.report.headline import (
     MAJORITY_BENCH,
-    Comparison,
     MAJORITY_SEARCH,
     ORACLE_BENCH,
+    Comparison,
     bestofn_comparison,
     describe,
     pct,

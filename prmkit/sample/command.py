@@ -21,12 +21,12 @@ from prmkit.data.layouts import load_records
 from prmkit.data.plan import AT_RUN_TIME, model_label, number, plan_data
 from prmkit.data.shards import ResumableWriter, merge_shards, select_shard
 from prmkit.engines import SamplingParams, keyed_seeds
-from prmkit.errors import DataError, RecipeError
+from prmkit.errors import DataError
 from prmkit.grading import extract_answer, is_equivalent
-from prmkit.manifest import RunManifest
-from prmkit.records import Record
-from prmkit.recipe import Section
 from prmkit.grading.voting import majority_answer
+from prmkit.manifest import RunManifest
+from prmkit.recipe import Section
+from prmkit.records import Record
 from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
 from prmkit.steps import split_steps
 from prmkit.tasks import get_task
@@ -54,21 +54,6 @@ RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype
 """Keys that may change between a killed run and its resumption without changing its records."""
 
 
-def render_prompt(spec: PromptSpec, record: Record, tokenizer: Any | None = None) -> str:
-    try:
-        text = spec.template.format(problem=record.problem, **record.meta)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise RecipeError(f"prompt.template: cannot format it with a record's fields ({exc})") from None
-    if not spec.chat_template:
-        return text
-    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-        raise RecipeError("prompt.chat_template is on but the policy's tokenizer has no chat template")
-    messages = ([{"role": "system", "content": spec.system}] if spec.system else []) + [
-        {"role": "user", "content": text}
-    ]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
 def load_problems(recipe: SampleRecipe) -> list[Record]:
     d = recipe.data
     problems = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
@@ -83,14 +68,6 @@ def load_problems(recipe: SampleRecipe) -> list[Record]:
     return select_shard(problems, recipe.shard)
 
 
-def prompt_label(spec: PromptSpec) -> str:
-    """How the plan shows a prompt: the template, and the chat template with its system prompt when on."""
-    text = f"template {spec.template!r}"
-    if spec.chat_template:
-        text += ", chat template" + (f", system prompt \"{spec.system}\"" if spec.system else "")
-    return text
-
-
 def _plan(recipe: SampleRecipe) -> dict[str, Any]:
     """Models, data, counts and the generated-token upper bound (problems x n x max_new_tokens); loads no model
     and reads no Hub data."""
@@ -102,7 +79,7 @@ def _plan(recipe: SampleRecipe) -> dict[str, Any]:
     per_problem = s.n * s.max_new_tokens
     return {
         "policy": model_label(recipe.policy.model, recipe.policy.engine),
-        "prompt": prompt_label(recipe.prompt),
+        "prompt": recipe.prompt.label(),
         "data": data.label,
         "problems": number(problems),
         "samples": number(None if problems is None else problems * s.n,
@@ -159,7 +136,7 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
     with writer, progress_bar("sampling", total=len(problems)) as advance:
         advance(len(problems) - sum(len(c) for _, c in todo_chunks))
         for _, chunk in todo_chunks:
-            prompts = [render_prompt(recipe.prompt, p, getattr(sampler, "tokenizer", None)) for p in chunk]
+            prompts = [recipe.prompt.render(p, getattr(sampler, "tokenizer", None)) for p in chunk]
             s = recipe.sampling
             params = SamplingParams(
                 n=n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
@@ -179,6 +156,7 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
     metrics["compute"] = {
         "generated_tokens_this_run": stats.get("generated_tokens", 0),
         "prompt_tokens_this_run": stats.get("prompt_tokens", 0),
+        "engine_wall_s_this_run": round(stats.get("wall_s", 0.0), 3),
         "wall_s_this_run": round(time.perf_counter() - t0, 3),
         "records_resumed": done_before,
     }

@@ -9,23 +9,21 @@ scored tokens and wall time.
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pydantic import Field
 
 from prmkit.commands import Command, register, summary_of
-from prmkit.console import progress_bar
-from prmkit.data.layouts import load_records
-from prmkit.data.shards import ResumableWriter, select_shard
-from prmkit.engines.scoring import Scorer, aggregate
+from prmkit.data.shards import ResumableWriter
 from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
 from prmkit.recipe import Section
 from prmkit.records import Record
 from prmkit.score.recipe import PRMSpec, build_scorer
+from prmkit.score.scoring import LazyScorer, load_data, read_scored, score_into
 from prmkit.sections import DataSpec
 
 
@@ -41,103 +39,6 @@ class ScoreRecipe(Section):
 
 
 RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "chunk_size"})
-
-
-def scored_record(record: Record, result: Any) -> Record:
-    """The record with its step scores, aggregates and (when any) the count of unscored steps."""
-    record.scores = [float(s) for s in result.scores]
-    record.meta["aggregates"] = aggregate(record.scores)
-    if result.dropped_steps:
-        record.meta["unscored_steps"] = result.dropped_steps
-    for key, value in result.extra.items():
-        record.meta[f"score_{key}"] = value
-    return record
-
-
-class LazyScorer:
-    """Builds the scorer on first use (a resumed run with nothing left loads no model); one model for many calls."""
-
-    def __init__(self, make: Callable[[], Scorer]) -> None:
-        self._make = make
-        self.scorer: Scorer | None = None
-
-    def get(self) -> Scorer:
-        if self.scorer is None:
-            self.scorer = self._make()
-        return self.scorer
-
-    def stats(self) -> dict[str, Any]:
-        return self.scorer.stats.as_dict() if self.scorer is not None else {}
-
-    def close(self) -> None:
-        if self.scorer is not None:
-            self.scorer.close()
-            self.scorer = None
-
-    def __enter__(self) -> "LazyScorer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def score_into(
-    records: list[Record], writer: ResumableWriter, scorer: LazyScorer, chunk_size: int, label: str = "scoring"
-) -> dict[str, Any]:
-    """Score the records not yet in `writer` and append them as each chunk finishes.
-
-    Returns this call's compute counters (scored/generated tokens, wall time, forward passes, resumed records).
-    """
-    todo = [r for r in records if r.id not in writer]
-    t0 = time.perf_counter()
-    before = scorer.stats()
-    if todo:
-        with progress_bar(label, total=len(records)) as advance:
-            advance(len(records) - len(todo))
-            for k in range(0, len(todo), chunk_size):
-                chunk = todo[k : k + chunk_size]
-                results = scorer.get().score([(r.problem, r.steps) for r in chunk])
-                for record, result in zip(chunk, results):
-                    writer.write(scored_record(record, result))
-                advance(len(chunk))
-    writer.mark_complete(len(records))
-    after = scorer.stats()
-
-    def delta(key: str) -> int:
-        return int(after.get(key, 0) - before.get(key, 0))
-
-    return {
-        "scored_tokens_this_run": delta("scored_tokens"),
-        "generated_tokens_this_run": delta("generated_tokens"),
-        "forward_passes_this_run": delta("forward_passes"),
-        "truncated_records_this_run": delta("truncated_records"),
-        "unscored_steps_this_run": delta("unscored_steps"),
-        "wall_s_this_run": round(time.perf_counter() - t0, 3),
-        "records_scored_this_run": len(todo),
-        "records_resumed": len(records) - len(todo),
-    }
-
-
-def merge_compute(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counters of several score_into calls added up."""
-    out: dict[str, Any] = {}
-    for part in parts:
-        for key, value in part.items():
-            out[key] = round(out.get(key, 0) + value, 3)
-    return out
-
-
-def read_scored(path: Path) -> list[Record]:
-    with open(path, encoding="utf-8") as fh:
-        return [Record.from_dict(json.loads(line)) for line in fh if line.strip()]
-
-
-def load_data(spec: DataSpec, shard: str | None = None) -> list[Record]:
-    records = list(load_records(spec.path, layout=spec.layout, split=spec.split, subset=spec.subset,
-                                limit=spec.limit, **spec.options))
-    if not records:
-        raise DataError(f"{spec.path}: no records")
-    return select_shard(records, shard)
 
 
 def summarize(records: Iterable[Record]) -> dict[str, Any]:
@@ -186,30 +87,11 @@ def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
     }
 
 
-def prm_label(spec: PRMSpec) -> str:
-    """How a plan names a PRM: model (engine, where it comes from) and the format it is read with."""
-    from prmkit.data.plan import model_label
-
-    fmt = "an LLM verifier" if spec.engine == "generative" else f"format {spec.format}"
-    return f"{model_label(spec.model, spec.engine)}, {fmt}"
-
-
-def generation_bound(spec: PRMSpec, solutions: int | None) -> str:
-    """Tokens a PRM generates: none for a discriminative one; k critiques x max_new_tokens per solution (twice
-    with BiPRM) for an LLM verifier."""
-    if spec.engine != "generative":
-        return "0 (a discriminative PRM scores, it generates nothing)"
-    per = spec.generative.k * spec.generative.max_new_tokens * (2 if spec.bidirectional else 1)
-    if solutions is None:
-        return f"{per:,} per solution (k {spec.generative.k} x max_new_tokens {spec.generative.max_new_tokens})"
-    return f"{solutions * per:,}"
-
-
 def _plan(recipe: ScoreRecipe) -> dict[str, Any]:
     from prmkit.data.plan import number, plan_data
 
     data = plan_data(recipe.data, recipe.shard)
-    rows: dict[str, Any] = {"prm": prm_label(recipe.prm), "data": data.label}
+    rows: dict[str, Any] = {"prm": recipe.prm.label(), "data": data.label}
     if data.readable:
         records = load_data(recipe.data, recipe.shard)
         count: int | None = len(records)
@@ -217,7 +99,7 @@ def _plan(recipe: ScoreRecipe) -> dict[str, Any]:
     else:
         count = data.count
         rows["records"] = number(count)
-    rows["max generated tokens (upper bound)"] = generation_bound(recipe.prm, count)
+    rows["max generated tokens (upper bound)"] = recipe.prm.generation_bound(count)
     rows["output"] = str(Path(recipe.output_dir) / "scored.jsonl")
     return rows
 

@@ -87,12 +87,30 @@ class PRMSpec(Section):
             kwargs.update(self.vllm.model_dump(exclude={"enable_prefix_caching"}), seed=seed)
         return kwargs
 
+    def label(self) -> str:
+        """How a plan names the PRM: model (engine, where it comes from) and the format it is read with."""
+        from prmkit.data.plan import model_label
+
+        fmt = "an LLM verifier" if self.engine == "generative" else f"format {self.format}"
+        return f"{model_label(self.model, self.engine)}, {fmt}"
+
+    def generation_bound(self, solutions: int | None) -> str:
+        """Tokens the PRM generates: none for a discriminative one; k critiques x max_new_tokens per solution
+        (twice with BiPRM) for an LLM verifier."""
+        if self.engine != "generative":
+            return "0 (a discriminative PRM scores, it generates nothing)"
+        g = self.generative
+        per = g.k * g.max_new_tokens * (2 if self.bidirectional else 1)
+        if solutions is None:
+            return f"{per:,} per solution (k {g.k} x max_new_tokens {g.max_new_tokens})"
+        return f"{solutions * per:,}"
+
 
 def build_scorer(spec: PRMSpec, seed: int = 0) -> Any:
     """The scorer a `prm:` section describes (wrapped for BiPRM when asked)."""
+    from prmkit.engines.bidirectional import Bidirectional
     from prmkit.engines.scoring import make_scorer
     from prmkit.engines.threads import set_cpu_threads
-    from prmkit.score.bidirectional import Bidirectional
 
     set_cpu_threads(spec.threads)
     scorer = make_scorer(spec.engine, **spec.scorer_kwargs(seed))

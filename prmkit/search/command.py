@@ -20,15 +20,14 @@ from typing import Any
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.shards import ResumableWriter, merge_shards
+from prmkit.engines.base import derive_seed
 from prmkit.grading import is_equivalent
 from prmkit.manifest import RunManifest
 from prmkit.records import Record
-from prmkit.sample.command import render_prompt
 from prmkit.search import report
 from prmkit.search.methods import METHODS, Outcome, SearchContext
 from prmkit.search.preflight import load_problems, preflight
 from prmkit.search.recipe import MethodSpec, SearchRecipe
-from prmkit.engines.base import derive_seed
 
 RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype", "prm.device",
                          "prm.max_batch_size", "prm.max_batch_tokens", "prm.dtype", "chunk_size"})
@@ -55,8 +54,6 @@ def generated_bound(recipe: SearchRecipe) -> int:
 def _plan(recipe: SearchRecipe) -> dict[str, Any]:
     """Policy, PRM, problems, methods x budgets and the generated-token upper bound; no model, no network."""
     from prmkit.data.plan import AT_RUN_TIME, model_label, number, plan_data
-    from prmkit.sample.command import prompt_label
-    from prmkit.score.command import prm_label
 
     if recipe.merge_from:
         return {"merge": ", ".join(recipe.merge_from), "output": str(Path(recipe.output_dir) / RESULTS)}
@@ -66,8 +63,8 @@ def _plan(recipe: SearchRecipe) -> dict[str, Any]:
     per_problem = generated_bound(recipe)
     return {
         "policy": model_label(recipe.policy.model, recipe.policy.engine),
-        "prompt": prompt_label(recipe.prompt),
-        "prm": prm_label(recipe.prm),
+        "prompt": recipe.prompt.label(),
+        "prm": recipe.prm.label(),
         "data": data.label,
         "problems": number(problems),
         "methods": ", ".join(k if k == v.name else f"{k} ({v.name})" for k, v in recipe.methods.items()),
@@ -127,7 +124,7 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
         return merge(recipe, recipe_path)
     out_dir = Path(recipe.output_dir)
     problems, boundary, tokenizer = preflight(recipe)
-    prompts = {p.id: render_prompt(recipe.prompt, p, tokenizer) for p in problems}
+    prompts = {p.id: recipe.prompt.render(p, tokenizer) for p in problems}
     manifest = RunManifest(out_dir, "search", recipe, recipe_path, resume_safe=RESUME_SAFE)
     runs = [(label, spec, budget) for label, spec in recipe.methods.items() for budget in recipe.budgets]
     writer = ResumableWriter(out_dir / RESULTS)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from prmkit.search.recipe import MethodSpec, survivors
 from prmkit.engines.base import derive_seed
+from prmkit.search.recipe import MethodSpec, survivors
 from prmkit.search.tree import Node, StepPolicy, StepScorer, ranked
 
 

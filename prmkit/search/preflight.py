@@ -63,8 +63,8 @@ def check_prm_format(recipe: SearchRecipe) -> None:
             raise ModelError(f"prm.model {spec.model!r}: format auto reads the checkpoint's prmkit_prm.json, so the "
                              "PRM must be a local folder; otherwise name its format in prm.format")
         return
-    from prmkit.formats import read_metadata
     from prmkit.engines.hf_scorer import resolve_format
+    from prmkit.formats import read_metadata
 
     meta = read_metadata(path)
     if meta is not None:

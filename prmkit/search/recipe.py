@@ -86,7 +86,7 @@ class SearchRecipe(Section):
         return sorted(set(value))
 
     @model_validator(mode="after")
-    def _methods(self) -> "SearchRecipe":
+    def _methods(self) -> SearchRecipe:
         if not self.methods:
             raise ValueError("methods: name at least one search method")
         for label, spec in self.methods.items():

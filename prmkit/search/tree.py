@@ -85,7 +85,7 @@ class Ledger:
     scored: list[int]
 
     @classmethod
-    def for_problems(cls, n: int) -> "Ledger":
+    def for_problems(cls, n: int) -> Ledger:
         return cls([0] * n, [0] * n)
 
 

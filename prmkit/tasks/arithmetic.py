@@ -45,8 +45,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -114,7 +115,7 @@ class Difficulty(BaseModel):
     ops: tuple[str, ...] = ("+", "-", "*")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Difficulty":
+    def _consistent(self) -> Difficulty:
         for lo, hi in (("min_ops", "max_ops"), ("start_min", "start_max"), ("add_min", "add_max"),
                        ("mul_min", "mul_max"), ("min_value", "max_value")):
             if getattr(self, lo) > getattr(self, hi):

@@ -9,7 +9,7 @@ error is the first step scored under the threshold (-1 when none); accuracy on e
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def first_below(values: Sequence[float], threshold: float) -> int:

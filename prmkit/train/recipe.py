@@ -42,7 +42,7 @@ class InitSpec(Section):
     """Off unless the recipe turns it on: remote code is code."""
 
     @model_validator(mode="after")
-    def _one_source(self) -> "InitSpec":
+    def _one_source(self) -> InitSpec:
         if (self.model is None) == (self.tiny is None):
             raise ValueError("init needs exactly one of 'model' (a path or Hub id) or 'tiny' (a model made from scratch)")
         return self

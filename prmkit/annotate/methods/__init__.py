@@ -8,8 +8,9 @@ annotation) pairs for the records it writes, which need not be its input solutio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.records import Record

@@ -43,8 +43,9 @@ tree's nodes on the path).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
+from typing import Any
 
 from prmkit.annotate.methods import METHODS, Annotation, labels_from_first_error
 from prmkit.annotate.rollouts import Rollout, RolloutCost, RolloutRunner

@@ -6,9 +6,10 @@ killed bench run continues where it stopped and a rerun with another threshold s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prmkit.data.shards import ResumableWriter
 from prmkit.errors import RecipeError
@@ -33,8 +34,8 @@ class Context:
     _scorer: Any = None
 
     def scorer(self) -> Any:
-        from prmkit.score.command import LazyScorer
         from prmkit.score.recipe import build_scorer
+        from prmkit.score.scoring import LazyScorer
 
         if self.recipe.prm is None:
             raise RecipeError(f"benchmark {self.recipe.benchmark}: the records carry no scores; add a prm: section")
@@ -44,7 +45,7 @@ class Context:
 
     def score(self, records: list[Record], name: str) -> dict[str, list[float]]:
         """Step scores by record id, scoring (and caching) what `scored/<name>.jsonl` lacks."""
-        from prmkit.score.command import read_scored, score_into
+        from prmkit.score.scoring import read_scored, score_into
 
         path = self.out_dir / "scored" / f"{name}.jsonl"
         with ResumableWriter(path) as writer:

@@ -59,7 +59,7 @@ def run(ctx: Context) -> Outcome:
         "paired_vs_majority": paired, "within_problem_auc": auc,
     }
     if ctx.compute:
-        from prmkit.score.command import merge_compute
+        from prmkit.score.scoring import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
     prm_methods = [m for m in methods if m.startswith("prm_")]

@@ -81,7 +81,7 @@ def run(ctx: Context) -> Outcome:
     metrics: dict[str, Any] = {"benchmark": "prmbench", "source": source,
                                **prmbench_metrics(samples, scores, threshold, rule)}
     if ctx.compute:
-        from prmkit.score.command import merge_compute
+        from prmkit.score.scoring import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
     classes = metrics["classes"]

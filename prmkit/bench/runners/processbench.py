@@ -109,7 +109,7 @@ def run(ctx: Context) -> Outcome:
         "subsets": per, "average_f1": avg, "missing_predictions": missing,
     }
     if ctx.compute:
-        from prmkit.score.command import merge_compute
+        from prmkit.score.scoring import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
     header = ["subset", "samples", "error acc", "correct acc", "F1"]

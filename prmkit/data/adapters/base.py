@@ -16,7 +16,7 @@ from prmkit.registry import Registry
 class RowError(ValueError):
     """A row an adapter cannot convert; `load_records` adds the file and line. `place` overrides the row blamed."""
 
-    def __init__(self, message: str, place: "Place | None" = None) -> None:
+    def __init__(self, message: str, place: Place | None = None) -> None:
         super().__init__(message)
         self.place = place
 
@@ -72,7 +72,7 @@ class Adapter(ABC):
         }
 
     @classmethod
-    def create(cls, options: dict[str, Any]) -> "Adapter":
+    def create(cls, options: dict[str, Any]) -> Adapter:
         """Build with checked options: an unknown name or a non-bool for a bool option is a RecipeError."""
         allowed = cls.options()
         for key, value in options.items():

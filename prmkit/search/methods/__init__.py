@@ -8,8 +8,9 @@ large draw of whole solutions that best_of_n, weighted_majority and majority sub
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from prmkit.engines.base import Sampler
 from prmkit.engines.scoring import AGGREGATES, Scorer

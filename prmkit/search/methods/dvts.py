@@ -8,10 +8,10 @@ where beam search at large N tends to collapse onto a few prefixes.
 
 from __future__ import annotations
 
+from prmkit.engines.base import derive_seed
 from prmkit.search.expand import Expander
 from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
 from prmkit.search.recipe import MethodSpec
-from prmkit.engines.base import derive_seed
 from prmkit.search.tree import Node, ranked
 
 

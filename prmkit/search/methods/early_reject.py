@@ -9,11 +9,11 @@ pruning and the answer is chosen among the finished samples.
 
 from __future__ import annotations
 
+from prmkit.engines.base import derive_seed
 from prmkit.search.expand import EarlyReject
 from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
 from prmkit.search.methods.beam import beam_search
 from prmkit.search.recipe import MethodSpec
-from prmkit.engines.base import derive_seed
 from prmkit.search.tree import Node
 
 

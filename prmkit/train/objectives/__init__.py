@@ -6,8 +6,9 @@ record becomes training features, and the loss. The Trainer, checkpointing and t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from prmkit.registry import Registry
 
@@ -48,20 +49,20 @@ class Objective:
     name: str = ""
     model_kind: str = "causal_lm"
 
-    def __init__(self, recipe: "TrainRecipe") -> None:
+    def __init__(self, recipe: TrainRecipe) -> None:
         self.recipe = recipe
 
     def setup(self, model: Any, tokenizer: Any, init_path: str) -> None:
         """Check the model and tokenizer fit the objective (e.g. one-token labels); load anything else needed."""
         self.tokenizer = tokenizer
 
-    def encode(self, records: list["Record"], tokenizer: Any, source: str) -> Encoded:
+    def encode(self, records: list[Record], tokenizer: Any, source: str) -> Encoded:
         raise TypeError(f"objective {self.name!r} does not define encode")
 
     def compute_loss(self, model: Any, batch: dict[str, Any]) -> Any:
         raise TypeError(f"objective {self.name!r} does not define compute_loss")
 
-    def evaluate(self, model: Any, tokenizer: Any, records: list["Record"], batch_size: int) -> dict[str, Any]:
+    def evaluate(self, model: Any, tokenizer: Any, records: list[Record], batch_size: int) -> dict[str, Any]:
         """Held-out metrics (no gradient); {} when the objective has none for these records."""
         return {}
 
@@ -73,10 +74,10 @@ class Objective:
         return {}
 
 
-OBJECTIVES: Registry[Callable[["TrainRecipe"], Objective]] = Registry("training objective")
+OBJECTIVES: Registry[Callable[[TrainRecipe], Objective]] = Registry("training objective")
 
 
-def make_objective(recipe: "TrainRecipe") -> Objective:
+def make_objective(recipe: TrainRecipe) -> Objective:
     _load_builtin()
     return OBJECTIVES.get(recipe.objective)(recipe)
 

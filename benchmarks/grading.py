@@ -47,8 +47,11 @@ def _processbench_rows() -> list[tuple[str, str, bool]]:
         {r["question"].strip(): r["answer"].split("####")[-1].strip() for r in _jsonl(DATA / "gsm8k" / "test.jsonl")}
     )
     rows = [r for n in ("math", "gsm8k") for r in json.loads((DATA / "processbench" / f"{n}.json").read_text())]
-    return [("\n\n".join(r["steps"]), refs[r["problem"].strip()], r["final_answer_correct"])
-            for r in rows if r["problem"].strip() in refs]
+    return [
+        ("\n\n".join(r["steps"]), refs[r["problem"].strip()], r["final_answer_correct"])
+        for r in rows
+        if r["problem"].strip() in refs
+    ]
 
 
 def _agreement(grade, rows: list[tuple[str, str, bool]]) -> tuple[float, float]:
@@ -103,14 +106,20 @@ def main() -> None:
     _run("MATH-500: answer vs next record's (negatives)", shifted, truth)
 
     rows = _processbench_rows()
-    print(f"\nProcessBench gsm8k + math solutions with a gold answer (n={len(rows)}): agreement with the experts' "
-          "final_answer_correct")
+    print(
+        f"\nProcessBench gsm8k + math solutions with a gold answer (n={len(rows)}): agreement with the experts' "
+        "final_answer_correct"
+    )
     graders = [
-        ("prmkit (documented order: markers, last wins, then final expression)",
-         lambda t, g: judge(extract_answer(t), g).equal),
+        (
+            "prmkit (documented order: markers, last wins, then final expression)",
+            lambda t, g: judge(extract_answer(t), g).equal,
+        ),
         ("prmkit, markers only (fallback off)", lambda t, g: judge(extract_answer(t, fallback=False), g).equal),
-        ("prmkit, markers + last_number (the old opt-in)",
-         lambda t, g: judge(extract_answer(t, order=(*DEFAULT_ORDER, "last_number"), fallback=False), g).equal),
+        (
+            "prmkit, markers + last_number (the old opt-in)",
+            lambda t, g: judge(extract_answer(t, order=(*DEFAULT_ORDER, "last_number"), fallback=False), g).equal,
+        ),
         ("plain math-verify: verify(parse(gold), parse(text))", _math_verify),
     ]
     for label, grade in graders:
@@ -120,7 +129,7 @@ def main() -> None:
     print("\nadversarial inputs (slowest of: extract, compare against '5', 'x+1' and itself):")
     worst = ("", 0.0)
     for name, text in _adversarial().items():
-        calls = [lambda: extract_answer(text)] + [
+        calls = [lambda text=text: extract_answer(text)] + [
             (lambda p=p, r=r: judge(p, r)) for p, r in [(text, "5"), ("5", text), (text, "x+1"), (text, text)]
         ]
         slowest = 0.0

@@ -35,8 +35,15 @@ def tiny_prm(folder: Path, hidden: int) -> Path:
     torch.manual_seed(0)
     AutoModelForTokenClassification.from_config(config).save_pretrained(folder / "prm")
     AutoTokenizer.from_pretrained(lm).save_pretrained(folder / "prm")
-    meta = {"format": "prmkit", "objective": "prm", "head": "token_classification", "step_separator": "\n",
-            "good_token": "+", "bad_token": "-", "chat_template": False}
+    meta = {
+        "format": "prmkit",
+        "objective": "prm",
+        "head": "token_classification",
+        "step_separator": "\n",
+        "good_token": "+",
+        "bad_token": "-",
+        "chat_template": False,
+    }
     (folder / "prm" / "prmkit_prm.json").write_text(json.dumps(meta))
     return folder / "prm"
 
@@ -47,7 +54,9 @@ def solutions(n: int, steps: int, seed: int = 0) -> list[tuple[str, list[str]]]:
     out = []
     for _ in range(n):
         value = rng.randint(1, 50)
-        problem = f"Start at {value}." + "".join(f" Add {rng.randint(1, 50)}." for _ in range(steps - 1)) + " What is it?"
+        problem = (
+            f"Start at {value}." + "".join(f" Add {rng.randint(1, 50)}." for _ in range(steps - 1)) + " What is it?"
+        )
         chain = []
         for _ in range(steps - 1):
             b = rng.randint(1, 50)
@@ -88,8 +97,11 @@ def main() -> None:
                     per_prefix = [r.scores[-1] for r in result]
         agree = max(abs(a - b) for a, b in zip(one_pass, per_prefix))
     steps = len(prefixes)
-    table = Table(title=f"Step scoring: {args.solutions} solutions x {args.steps} steps, hidden {args.hidden}, "
-                        f"{args.threads} threads (best of {args.repeats})", title_justify="left")
+    table = Table(
+        title=f"Step scoring: {args.solutions} solutions x {args.steps} steps, hidden {args.hidden}, "
+        f"{args.threads} threads (best of {args.repeats})",
+        title_justify="left",
+    )
     for col in ("method", "tokens run", "wall s", "steps scored/s"):
         table.add_column(col, justify="right" if col != "method" else "left")
     for name, wall in best.items():

@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     a, b = scores(args.a), scores(args.b)
     if a.keys() != b.keys():
-        print(f"records differ: {len(a.keys() - b.keys())} only in {args.a}, {len(b.keys() - a.keys())} only in {args.b}")
+        print(
+            f"records differ: {len(a.keys() - b.keys())} only in {args.a}, {len(b.keys() - a.keys())} only in {args.b}"
+        )
         return 1
     worst, steps = 0.0, 0
     for rid in a:
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         steps += len(a[rid])
         worst = max([worst, *(abs(x - y) for x, y in zip(a[rid], b[rid]))])
     verdict = "within" if worst <= args.tolerance else "OVER"
-    print(f"{len(a)} records, {steps} step scores: largest difference {worst:.2e} ({verdict} tolerance {args.tolerance:g})")
+    print(
+        f"{len(a)} records, {steps} step scores: largest difference {worst:.2e} "
+        f"({verdict} tolerance {args.tolerance:g})"
+    )
     return 0 if worst <= args.tolerance else 1
 
 

@@ -105,13 +105,13 @@ class SimulatedPolicy:
                     steps = list(done)
                     while len(steps) <= len(problem.ops):
                         steps.append(self._step(problem, steps, "", rng))
-                    text = "\n".join(steps[len(done):])
+                    text = "\n".join(steps[len(done) :])
                     if len(text) + 1 > params.max_new_tokens:
                         row.append(Completion(text[: params.max_new_tokens], "length", params.max_new_tokens))
                     else:
                         row.append(Completion(text, "eos", len(text) + 1))
                     continue
-                rest = self._step(problem, done, current, rng)[len(current):]
+                rest = self._step(problem, done, current, rng)[len(current) :]
                 if len(rest) + 1 <= params.max_new_tokens:
                     row.append(Completion(rest, "stop", len(rest) + 1, params.stop[0]))
                 else:
@@ -153,7 +153,7 @@ class SimulatedPRM:
             problem = parse_problem(text)
             scores = []
             for k in range(len(steps)):
-                z = (self.signal if self._good(problem, steps, k) else -self.signal)
+                z = self.signal if self._good(problem, steps, k) else -self.signal
                 z += _rng(text, "\n".join(steps[: k + 1])).gauss(0.0, self.noise)
                 scores.append(1 / (1 + math.exp(-z)))
             out.append(ScoredSteps(scores, 0, len(text) + 1 + sum(len(s) + 1 for s in steps)))
@@ -205,7 +205,8 @@ def read_outcomes(results: Path) -> dict:
             row = json.loads(line)
             meta = row["meta"]
             out.setdefault(str(meta["budget"]), {}).setdefault(meta["problem_id"], {})[meta["method"]] = bool(
-                row["correct"])
+                row["correct"]
+            )
     return out
 
 
@@ -221,10 +222,14 @@ def targets(metrics: dict, small: int = 4, outcomes: dict | None = None) -> list
             if int(n) > small or int(n) < 2:
                 continue
             ref = _interp(curve("best_of_n"), b["generated_tokens_per_problem"])
-            verdict = "n/a (outside the best-of-N curve)" if ref is None else (
-                f"best-of-N at equal tokens {ref:.3f} -> {'MET' if b['accuracy'] >= ref else 'missed'}")
-            lines.append(f"beam N={n}: accuracy {b['accuracy']:.3f} at {b['generated_tokens_per_problem']:.0f} "
-                         f"tokens; {verdict}")
+            verdict = (
+                "n/a (outside the best-of-N curve)"
+                if ref is None
+                else (f"best-of-N at equal tokens {ref:.3f} -> {'MET' if b['accuracy'] >= ref else 'missed'}")
+            )
+            lines.append(
+                f"beam N={n}: accuracy {b['accuracy']:.3f} at {b['generated_tokens_per_problem']:.0f} tokens; {verdict}"
+            )
     for label, base in (("early_reject", "beam"), ("early_reject_bon", "best_of_n")):
         if label not in m or base not in m:
             continue
@@ -237,9 +242,11 @@ def targets(metrics: dict, small: int = 4, outcomes: dict | None = None) -> list
             ok = saved >= 0.30 and loss <= 1.0
             se = paired_se(outcomes or {}, label, base, n)
             noise = f" +- {se:.1f} paired s.e." if se is not None else ""
-            lines.append(f"{label} N={n} vs {base}: {saved:.0%} fewer generated tokens, accuracy "
-                         f"{b['accuracy']:.3f} vs {ref['accuracy']:.3f} ({loss:+.1f}{noise} points lost) -> "
-                         f"{'MET' if ok else 'missed'}")
+            lines.append(
+                f"{label} N={n} vs {base}: {saved:.0%} fewer generated tokens, accuracy "
+                f"{b['accuracy']:.3f} vs {ref['accuracy']:.3f} ({loss:+.1f}{noise} points lost) -> "
+                f"{'MET' if ok else 'missed'}"
+            )
     return lines
 
 
@@ -254,8 +261,11 @@ def held_out_problems(n: int, seed: int, path: Path) -> Path:
     """`n` problems of the quickstart world's difficulty from the stream `seed`, leaving out every problem of its
     train and test splits: a larger evaluation set than the 200 test problems, never seen in training."""
     world = ROOT / "runs/quickstart/world"
-    seen = {json.loads(line)["problem"] for split in ("train", "test")
-            for line in open(world / f"{split}.jsonl", encoding="utf-8")}
+    seen = {
+        json.loads(line)["problem"]
+        for split in ("train", "test")
+        for line in open(world / f"{split}.jsonl", encoding="utf-8")
+    }
     with open(world / "test.jsonl", encoding="utf-8") as fh:
         difficulty = json.loads(fh.readline())["meta"]["difficulty"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,9 +297,18 @@ def run_real(args: argparse.Namespace, seed: int) -> Path:
         path = held_out_problems(args.problems, args.held_out, Path(args.out) / f"held_out_{args.held_out}.jsonl")
         data = [f"data.path={path}"]
     out = _folder(args, "real", seed)
-    recipe = load_recipe(SearchRecipe, ROOT / "recipes/quickstart/search.yaml",
-                         [f"output_dir={out}", f"data.limit={args.problems}", *data, f"budgets={args.budgets}",
-                          *([f"seed={seed}"] if seed else []), *args.set])
+    recipe = load_recipe(
+        SearchRecipe,
+        ROOT / "recipes/quickstart/search.yaml",
+        [
+            f"output_dir={out}",
+            f"data.limit={args.problems}",
+            *data,
+            f"budgets={args.budgets}",
+            *([f"seed={seed}"] if seed else []),
+            *args.set,
+        ],
+    )
     search_command().run(recipe, "recipes/quickstart/search.yaml")
     return out
 
@@ -302,14 +321,28 @@ def run_simulated(args: argparse.Namespace, seed: int) -> Path:
     with open(data, "w") as fh:
         for p in TASK.make_problems(args.problems, seed=11):
             fh.write(TASK.to_record(p).to_json() + "\n")
-    recipe = load_recipe(SearchRecipe, ROOT / "recipes/quickstart/search.yaml",
-                         [f"output_dir={out}", f"data.path={data}", "data.limit=null", f"budgets={args.budgets}",
-                          "policy.engine=simulated", "policy.model=simulated", "prm.engine=simulated",
-                          "prm.model=simulated", "prm.format=prmkit", "chunk_size=50",
-                          # the simulated engines count characters as tokens: the recipe's 3 word tokens
-                          # ("16 * 3") are about 6 characters, its 5 ("16 * 3 = 48") about 11
-                          "methods.early_reject.partial_tokens=6", "methods.early_reject_bon.partial_tokens=11",
-                          *([f"seed={seed}"] if seed else []), *args.set])
+    recipe = load_recipe(
+        SearchRecipe,
+        ROOT / "recipes/quickstart/search.yaml",
+        [
+            f"output_dir={out}",
+            f"data.path={data}",
+            "data.limit=null",
+            f"budgets={args.budgets}",
+            "policy.engine=simulated",
+            "policy.model=simulated",
+            "prm.engine=simulated",
+            "prm.model=simulated",
+            "prm.format=prmkit",
+            "chunk_size=50",
+            # the simulated engines count characters as tokens: the recipe's 3 word tokens
+            # ("16 * 3") are about 6 characters, its 5 ("16 * 3 = 48") about 11
+            "methods.early_reject.partial_tokens=6",
+            "methods.early_reject_bon.partial_tokens=11",
+            *([f"seed={seed}"] if seed else []),
+            *args.set,
+        ],
+    )
     search_command().run(recipe, "benchmarks/search.py (simulated engines)")
     return out
 
@@ -320,19 +353,35 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--budgets", default="[1,2,4,8,16]")
     parser.add_argument("--out", default=str(ROOT / "runs/bench_search"))
-    parser.add_argument("--held-out", type=int, default=None, metavar="SEED",
-                        help="real mode: search --problems fresh problems of the world's stream SEED (none from its "
-                             "train or test split) instead of its test split, which holds only 200")
-    parser.add_argument("--seeds", default="0", metavar="S,S,...",
-                        help="sampling seeds: each runs the whole search again; the targets pool them, since a "
-                             "1-point target is below the sampling noise of one run over a few hundred problems")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a recipe override, e.g. methods.early_reject.partial_tokens=8 (repeatable)")
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="real mode: search --problems fresh problems of the world's stream SEED (none from its "
+        "train or test split) instead of its test split, which holds only 200",
+    )
+    parser.add_argument(
+        "--seeds",
+        default="0",
+        metavar="S,S,...",
+        help="sampling seeds: each runs the whole search again; the targets pool them, since a "
+        "1-point target is below the sampling noise of one run over a few hundred problems",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe override, e.g. methods.early_reject.partial_tokens=8 (repeatable)",
+    )
     args = parser.parse_args()
     mode = args.mode if args.mode != "auto" else ("real" if real_available() else "simulated")
     if mode == "real" and not real_available():
-        sys.exit("the quickstart policy or PRM checkpoint is missing: run `prmkit train recipes/quickstart/policy.yaml` "
-                 "and `prmkit train recipes/quickstart/prm.yaml` first, or use --mode simulated")
+        sys.exit(
+            "the quickstart policy or PRM checkpoint is missing: run `prmkit train recipes/quickstart/policy.yaml` "
+            "and `prmkit train recipes/quickstart/prm.yaml` first, or use --mode simulated"
+        )
     from prmkit.search.report import markdown_table
 
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -344,8 +393,10 @@ def main() -> None:
         runs.append(metrics)
         for n, problems in read_outcomes(out / "results.jsonl").items():
             outcomes.setdefault(n, {}).update({f"{seed}/{pid}": hits for pid, hits in problems.items()})
-        print(f"## prmkit search benchmark ({mode} engines, {args.problems} problems, seed {seed}, "
-              f"{time.perf_counter() - start:.0f} s)\n")
+        print(
+            f"## prmkit search benchmark ({mode} engines, {args.problems} problems, seed {seed}, "
+            f"{time.perf_counter() - start:.0f} s)\n"
+        )
         print(markdown_table(metrics) + "\n")
     if len(runs) > 1:
         print(f"## targets over the {len(runs)} seeds ({len(runs) * args.problems} searches per method and N)\n")
@@ -361,8 +412,9 @@ def pooled(runs: list[dict]) -> dict:
         budgets = {}
         for n in method["budgets"]:
             rows = [run["methods"][label]["budgets"][n] for run in runs]
-            budgets[n] = {key: sum(r[key] for r in rows) / len(rows)
-                          for key in ("accuracy", "generated_tokens_per_problem")}
+            budgets[n] = {
+                key: sum(r[key] for r in rows) / len(rows) for key in ("accuracy", "generated_tokens_per_problem")
+            }
         methods[label] = {"budgets": budgets}
     return {"methods": methods}
 

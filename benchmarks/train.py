@@ -82,12 +82,26 @@ def worker_prmkit(cfg: dict) -> dict:
     from prmkit.train.recipe import TrainRecipe
 
     out = Path(cfg["work"]) / "prmkit_out"
-    recipe = validate(TrainRecipe, {
-        "seed": cfg["seed"], "output_dir": str(out), "objective": "prm", "max_length": 256,
-        "data": {"path": str(Path(cfg["work"]) / "train.jsonl")}, "init": {"model": cfg["model"]},
-        "training": {"max_steps": cfg["steps"], "batch_size": cfg["batch_size"], "learning_rate": cfg["lr"],
-                     "logging_steps": 10, "save_steps": 10**6, "threads": cfg["threads"]},
-    }, "benchmark")
+    recipe = validate(
+        TrainRecipe,
+        {
+            "seed": cfg["seed"],
+            "output_dir": str(out),
+            "objective": "prm",
+            "max_length": 256,
+            "data": {"path": str(Path(cfg["work"]) / "train.jsonl")},
+            "init": {"model": cfg["model"]},
+            "training": {
+                "max_steps": cfg["steps"],
+                "batch_size": cfg["batch_size"],
+                "learning_rate": cfg["lr"],
+                "logging_steps": 10,
+                "save_steps": 10**6,
+                "threads": cfg["threads"],
+            },
+        },
+        "benchmark",
+    )
     f = fit(recipe)
     train_s = f.clock.run_seconds()  # the trainer.train() loop, as timed for TRL below
     rss = peak_rss_mib()
@@ -113,9 +127,19 @@ def worker_trl(cfg: dict) -> dict:
     tok = AutoTokenizer.from_pretrained(cfg["model"])
     model = AutoModelForTokenClassification.from_pretrained(cfg["model"], num_labels=2)
     args = PRMConfig(
-        output_dir=str(out), per_device_train_batch_size=cfg["batch_size"], max_steps=cfg["steps"],
-        learning_rate=cfg["lr"], seed=cfg["seed"], logging_steps=10, save_strategy="no", report_to="none",
-        step_separator="\n", max_length=256, disable_tqdm=True, use_cpu=True, dataloader_pin_memory=False,
+        output_dir=str(out),
+        per_device_train_batch_size=cfg["batch_size"],
+        max_steps=cfg["steps"],
+        learning_rate=cfg["lr"],
+        seed=cfg["seed"],
+        logging_steps=10,
+        save_strategy="no",
+        report_to="none",
+        step_separator="\n",
+        max_length=256,
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_pin_memory=False,
         include_num_input_tokens_seen="non_padding",
     )
     trainer = PRMTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
@@ -125,8 +149,12 @@ def worker_trl(cfg: dict) -> dict:
     rss = peak_rss_mib()
     trainer.model.save_pretrained(out / "final")
     tok.save_pretrained(out / "final")
-    return {"tokens": int(trainer.state.num_input_tokens_seen), "train_s": train_s, "peak_rss_mib": rss,
-            "final": str(out / "final")}
+    return {
+        "tokens": int(trainer.state.num_input_tokens_seen),
+        "train_s": train_s,
+        "peak_rss_mib": rss,
+        "final": str(out / "final"),
+    }
 
 
 WORKERS = {"prmkit": worker_prmkit, "trl": worker_trl}
@@ -134,8 +162,13 @@ WORKERS = {"prmkit": worker_prmkit, "trl": worker_trl}
 
 def run_worker(name: str, cfg: dict) -> dict:
     env = {**os.environ, "PRMKIT_QUIET": "1", "TRL_EXPERIMENTAL_SILENCE": "1", "OMP_NUM_THREADS": str(cfg["threads"])}
-    proc = subprocess.run([sys.executable, __file__, "--worker", name, "--config", json.dumps(cfg)],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", name, "--config", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"{name} worker failed:\n{proc.stderr[-4000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -147,14 +180,23 @@ def run_worker(name: str, cfg: dict) -> dict:
 def policy_benchmark() -> dict:
     out = ROOT / "runs" / "bench-policy"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "prmkit", "train", "recipes/quickstart/policy.yaml",
-                           f"output_dir={out}"], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PRMKIT_QUIET": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "prmkit", "train", "recipes/quickstart/policy.yaml", f"output_dir={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PRMKIT_QUIET": "1"},
+    )
     if proc.returncode != 0:
         raise SystemExit(f"policy training failed:\n{proc.stderr[-3000:]}")
     m = json.loads((out / "metrics.json").read_text())
-    return {"wall_s": time.perf_counter() - t0, "train_s": m["compute"]["train_time_s_total"],
-            "tokens_per_s": m["compute"]["tokens_per_s"], "steps": m["train"]["steps"], **m["policy"]}
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "train_s": m["compute"]["train_time_s_total"],
+        "tokens_per_s": m["compute"]["tokens_per_s"],
+        "steps": m["train"]["steps"],
+        **m["policy"],
+    }
 
 
 def main() -> None:
@@ -178,15 +220,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         make_data(work, a.train_records, a.eval_records, seed=11)
-        cfg = {"work": str(work), "model": base_model(work), "steps": a.steps, "batch_size": a.batch_size,
-               "lr": a.lr, "seed": 0, "threads": a.threads}
+        cfg = {
+            "work": str(work),
+            "model": base_model(work),
+            "steps": a.steps,
+            "batch_size": a.batch_size,
+            "lr": a.lr,
+            "seed": 0,
+            "threads": a.threads,
+        }
         results = {name: run_worker(name, cfg) for name in ("prmkit", "trl")}
-    table = Table(title=f"PRM training: {a.steps} steps, batch {a.batch_size}, {a.threads} thread(s), model {cfg['model']}")
+    table = Table(
+        title=f"PRM training: {a.steps} steps, batch {a.batch_size}, {a.threads} thread(s), model {cfg['model']}"
+    )
     for col in ("trainer", "tokens/s", "train s", "tokens", "step F1", "step acc", "first-error F1", "peak RSS MiB"):
         table.add_column(col, justify="right")
     for name, r in results.items():
-        table.add_row(name, f"{r['tokens_per_s']:.0f}", f"{r['train_s']:.1f}", str(r["tokens"]), f"{r['step_f1']:.3f}",
-                      f"{r['step_accuracy']:.3f}", f"{r['first_error_f1']:.3f}", f"{r['peak_rss_mib']:.0f}")
+        table.add_row(
+            name,
+            f"{r['tokens_per_s']:.0f}",
+            f"{r['train_s']:.1f}",
+            str(r["tokens"]),
+            f"{r['step_f1']:.3f}",
+            f"{r['step_accuracy']:.3f}",
+            f"{r['first_error_f1']:.3f}",
+            f"{r['peak_rss_mib']:.0f}",
+        )
     console = Console()
     console.print(table)
     ratio = results["prmkit"]["tokens_per_s"] / results["trl"]["tokens_per_s"]

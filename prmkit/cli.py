@@ -48,8 +48,8 @@ def _fail(message: str, code: int) -> None:
 
 def _make_runner(command: Command):
     def runner(
-        recipe: Path = typer.Argument(..., help="The YAML recipe of the run."),
-        overrides: list[str] | None = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),
+        recipe: Path = typer.Argument(..., help="The YAML recipe of the run."),  # noqa: B008 - typer's idiom
+        overrides: list[str] | None = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),  # noqa: B008
         dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipe and print the plan; load no model."),
     ) -> None:
         try:

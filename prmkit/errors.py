@@ -29,7 +29,7 @@ class ModelError(PrmkitError):
 
 _OS_HINTS = {
     "ENOSPC": "the disk is full: free space, then run the same command again to resume (records already "
-              "written are kept)",
+    "written are kept)",
     "EDQUOT": "the disk quota is used up: free space, then run the same command again to resume",
     "EACCES": "no permission to write there: choose another output_dir or fix the folder's permissions",
     "EPERM": "the system does not allow writing there: choose another output_dir",

@@ -49,7 +49,11 @@ def git_sha(cwd: Path | None = None) -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=5, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -77,8 +81,7 @@ def recipe_changes(old: dict[str, Any], recipe: BaseModel, ignore: frozenset[str
     def ignored(key: str) -> bool:
         return any(key == k or key.startswith(k + ".") for k in ignore)
 
-    changed = sorted(k for k in set(flat_old) | set(flat_new)
-                     if flat_old.get(k) != flat_new.get(k) and not ignored(k))
+    changed = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k) != flat_new.get(k) and not ignored(k))
     return [f"{k} ({flat_old.get(k)!r} -> {flat_new.get(k)!r})" for k in changed]
 
 
@@ -115,11 +118,19 @@ def fingerprint_inputs(recipe: BaseModel, out_dir: Path) -> dict[str, dict[str, 
                 continue
             if path.is_file():
                 st = path.stat()
-                found[key] = {"path": value, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(path)}
+                found[key] = {
+                    "path": value,
+                    "size": st.st_size,
+                    "mtime_ns": st.st_mtime_ns,
+                    "sha256": file_sha256(path),
+                }
             elif (path / "config.json").is_file():
                 weights = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", ".bin"))
-                found[key] = {"path": value, "config_sha256": file_sha256(path / "config.json"),
-                              "weights": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in weights}}
+                found[key] = {
+                    "path": value,
+                    "config_sha256": file_sha256(path / "config.json"),
+                    "weights": {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in weights},
+                }
         except OSError:
             continue
     return found
@@ -133,15 +144,19 @@ def changed_inputs(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]
         if now is None:
             out.append(f"{key} ({was.get('path')} is gone)")
             continue
-        same = (was.get("sha256") == now.get("sha256") if "sha256" in was else
-                was.get("config_sha256") == now.get("config_sha256") and was.get("weights") == now.get("weights"))
+        same = (
+            was.get("sha256") == now.get("sha256")
+            if "sha256" in was
+            else was.get("config_sha256") == now.get("config_sha256") and was.get("weights") == now.get("weights")
+        )
         if not same:
             out.append(f"{key} ({was.get('path')} changed since this run started)")
     return out
 
 
-def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str],
-                      inputs: dict[str, dict[str, Any]] | None = None) -> None:
+def check_same_recipe(
+    out_dir: Path, recipe: BaseModel, resume_safe: frozenset[str], inputs: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Refuse to resume into an output folder written by a different recipe: its records (or checkpoints: a
     training run resumed under another learning rate is a mixed model) would be mixed with, or silently stand
     for, another run's. Keys in `resume_safe` (devices, batch sizes) may change."""
@@ -149,8 +164,10 @@ def check_same_recipe(out_dir: Path, recipe: BaseModel, resume_safe: frozenset[s
     if not produced_anything(out_dir):
         return  # nothing produced yet (e.g. a run that failed at start): a corrected recipe may take over
     if not old_path.exists() or not (out_dir / "manifest.json").exists():
-        raise RecipeError(f"{out_dir} holds outputs that no prmkit run wrote here (no recipe.yaml and manifest.json "
-                          "beside them); use another output_dir, or delete that folder to start afresh")
+        raise RecipeError(
+            f"{out_dir} holds outputs that no prmkit run wrote here (no recipe.yaml and manifest.json "
+            "beside them); use another output_dir, or delete that folder to start afresh"
+        )
     try:
         old = yaml.safe_load(old_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
@@ -187,8 +204,10 @@ def check_output_dir(out_dir: Path) -> None:
     recipe.yaml, manifest.json and metrics.json over files in the current folder."""
     text = str(out_dir).strip()
     if text in ("", ".", "./") or Path(text).resolve() == Path.cwd().resolve():
-        raise RecipeError(f"output_dir {str(out_dir)!r} is the current folder; name a folder of its own "
-                          "(prmkit never writes its outputs over the files of the folder it runs in)")
+        raise RecipeError(
+            f"output_dir {str(out_dir)!r} is the current folder; name a folder of its own "
+            "(prmkit never writes its outputs over the files of the folder it runs in)"
+        )
 
 
 def lock_output_dir(out_dir: Path) -> Any:
@@ -208,8 +227,10 @@ def lock_output_dir(out_dir: Path) -> Any:
         fh.seek(0)
         holder = fh.read().strip() or "unknown"
         fh.close()
-        raise RunConflict(f"{out_dir} is being written by another prmkit run (pid {holder}); wait for it to end, "
-                          "or give this run another output_dir") from None
+        raise RunConflict(
+            f"{out_dir} is being written by another prmkit run (pid {holder}); wait for it to end, "
+            "or give this run another output_dir"
+        ) from None
     fh.seek(0)
     fh.truncate()
     fh.write(f"{os.getpid()}\n")
@@ -239,7 +260,11 @@ class RunManifest:
     folder's lock from start to end."""
 
     def __init__(
-        self, out_dir: Path, command: str, recipe: BaseModel, recipe_path: str | None,
+        self,
+        out_dir: Path,
+        command: str,
+        recipe: BaseModel,
+        recipe_path: str | None,
         resume_safe: frozenset[str] = frozenset(),
     ) -> None:
         self.out_dir = Path(out_dir)
@@ -248,8 +273,7 @@ class RunManifest:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             lock_output_dir(self.out_dir)
         except OSError as exc:
-            raise StorageError(f"output_dir {self.out_dir}: cannot write here: "
-                               f"{describe_os_error(exc)}") from None
+            raise StorageError(f"output_dir {self.out_dir}: cannot write here: {describe_os_error(exc)}") from None
         inputs = fingerprint_inputs(recipe, self.out_dir)  # hashed once: for the resume check and the manifest
         try:
             check_same_recipe(self.out_dir, recipe, resume_safe, inputs)
@@ -281,9 +305,7 @@ class RunManifest:
         (self.out_dir / "manifest.json").write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
 
     def finish(self, counts: dict[str, Any], status: str = "complete", error: str | None = None) -> None:
-        self.data.update(
-            finished=_now(), wall_s=round(time.perf_counter() - self._t0, 3), status=status, counts=counts
-        )
+        self.data.update(finished=_now(), wall_s=round(time.perf_counter() - self._t0, 3), status=status, counts=counts)
         if error is not None:
             self.data["error"] = error
         try:

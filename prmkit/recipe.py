@@ -99,7 +99,8 @@ def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode
         line = key_node.start_mark.line + 1
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (lines {seen[key]} and {line}); keep one", key_node.start_mark)
+                None, None, f"duplicate key {key!r} (lines {seen[key]} and {line}); keep one", key_node.start_mark
+            )
         seen[key] = line
     return loader.construct_mapping(node, deep=deep)
 
@@ -132,13 +133,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecipeError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                          "save the recipe as UTF-8") from None
+        raise RecipeError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the recipe as UTF-8"
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None and expanded_nodes(node) > MAX_NODES:
-            raise RecipeError(f"{path}: the recipe expands to more than {MAX_NODES:,} YAML nodes (anchors and aliases "
-                              "included); a recipe is far smaller, so this is refused")
+            raise RecipeError(
+                f"{path}: the recipe expands to more than {MAX_NODES:,} YAML nodes (anchors and aliases "
+                "included); a recipe is far smaller, so this is refused"
+            )
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

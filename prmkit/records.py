@@ -34,8 +34,10 @@ class Record:
             raise ValueError(f"record lacks required field(s): {', '.join(missing)}")
         for key in ("id", "problem"):
             if d[key] is None or (key == "id" and not isinstance(d[key], (str, int))) or d[key] == "":
-                raise ValueError(f"field {key!r} is {d[key]!r}; it must be a non-empty "
-                                 f"{'string or integer' if key == 'id' else 'string'}")
+                raise ValueError(
+                    f"field {key!r} is {d[key]!r}; it must be a non-empty "
+                    f"{'string or integer' if key == 'id' else 'string'}"
+                )
         steps = d.get("steps") or []
         if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
             raise ValueError("'steps' must be a list of strings")

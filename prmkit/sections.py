@@ -66,7 +66,6 @@ class ModelSpec(Section):
         return make_sampler(self.engine, seed=seed, **kwargs)
 
 
-
 class PromptSpec(Section):
     """How a problem becomes the policy's prompt."""
 
@@ -97,7 +96,7 @@ class PromptSpec(Section):
         """How a plan shows the prompt: the template, and the chat template with its system prompt when on."""
         text = f"template {self.template!r}"
         if self.chat_template:
-            text += ", chat template" + (f", system prompt \"{self.system}\"" if self.system else "")
+            text += ", chat template" + (f', system prompt "{self.system}"' if self.system else "")
         return text
 
 

@@ -68,11 +68,18 @@ def write(path: Path, records: list[Record]) -> Path:
 
 
 def recipe(tmp_path: Path, data: Path, name: str, **extra) -> AnnotateRecipe:
-    return AnnotateRecipe.model_validate({
-        "output_dir": str(tmp_path / name), "solutions": {"path": str(data)},
-        "policy": {"model": "oracle"}, "rollout": {"k": 3}, "steps": {"style": "lines"},
-        "method": {"name": name}, "chunk_size": 16, **extra,
-    })
+    return AnnotateRecipe.model_validate(
+        {
+            "output_dir": str(tmp_path / name),
+            "solutions": {"path": str(data)},
+            "policy": {"model": "oracle"},
+            "rollout": {"k": 3},
+            "steps": {"style": "lines"},
+            "method": {"name": name},
+            "chunk_size": 16,
+            **extra,
+        }
+    )
 
 
 @pytest.fixture
@@ -127,9 +134,16 @@ def test_prefilter_and_rollout_cap(tmp_path, oracle):
     recs = []
     for pid, flags in {"all-right": [1, 1], "mixed": [1, 0], "all-wrong": [0, 0]}.items():
         for j, ok in enumerate(flags):
-            recs.append(Record(id=f"{pid}/{j}", problem="Start at 1. Add 2. Add 3. Add 4. What is the result?",
-                               steps=["1 + 2 = 3", "3 + 3 = 6", "6 + 4 = 10", "The answer is 10."],
-                               reference="10", correct=bool(ok), meta={"problem_id": pid}))
+            recs.append(
+                Record(
+                    id=f"{pid}/{j}",
+                    problem="Start at 1. Add 2. Add 3. Add 4. What is the result?",
+                    steps=["1 + 2 = 3", "3 + 3 = 6", "6 + 4 = 10", "The answer is 10."],
+                    reference="10",
+                    correct=bool(ok),
+                    meta={"problem_id": pid},
+                )
+            )
     data = write(tmp_path / "sol.jsonl", recs)
     run(recipe(tmp_path, data, "mc", prefilter={"enabled": True}), "r.yaml")
     ids = [json.loads(x)["id"] for x in (tmp_path / "mc" / "labels.jsonl").read_text().splitlines()]
@@ -183,13 +197,17 @@ def test_annotate_cli_with_a_real_tiny_model_resumes(tmp_path):
         "rollout: {k: 2, max_new_tokens: 16}\nsteps: {style: lines}\nmethod: {name: mc}\nchunk_size: 4\n"
     )
     env = {**os.environ, "PRMKIT_QUIET": "1"}
-    res = subprocess.run([sys.executable, "-m", "prmkit", "annotate", str(cfg)], capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "prmkit", "annotate", str(cfg)], capture_output=True, text=True, env=env
+    )
     assert res.returncode == 0, res.stderr
     whole = (tmp_path / "out" / "labels.jsonl").read_bytes()
     lines = whole.splitlines(keepends=True)
     (tmp_path / "out" / "labels.jsonl").write_bytes(b"".join(lines[:5]) + lines[5][:20])  # a kill mid-chunk
     (tmp_path / "out" / "labels.jsonl.complete").unlink()
-    res = subprocess.run([sys.executable, "-m", "prmkit", "annotate", str(cfg)], capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [sys.executable, "-m", "prmkit", "annotate", str(cfg)], capture_output=True, text=True, env=env
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "out" / "labels.jsonl").read_bytes() == whole
 
@@ -247,7 +265,8 @@ def test_omega_binary_search_finds_a_planted_first_error():
     assert hard == [1.0] * 5 + [0.0] * 3
     assert soft == [0.5] * 5 + [0.0] * 3 and all((s > 0) == (h == 1.0) for s, h in zip(soft, hard))
     assert path.cost.rollouts == 3 * 2 and path.cost.generated_tokens == sum(
-        sum(r.tokens for r in sample(p)) for p in probes[:3])
+        sum(r.tokens for r in sample(p)) for p in probes[:3]
+    )
     # the rollouts reused as candidates: wrong ones of the good probes, from their states
     assert {c.state for c in tree.pool} == {p for p in probes[:3] if not any(s.startswith("bad") for s in p)}
 
@@ -326,7 +345,7 @@ class Branching(OraclePolicy):
             row = []
             for j in range(params.n):
                 if good and j % 2 == 0:
-                    text = "\n".join(ref[len(steps):])
+                    text = "\n".join(ref[len(steps) :])
                 elif good and len(steps) < len(problem.ops):
                     text = ref[len(steps)] + "\nThe answer is 0."
                 else:
@@ -346,7 +365,9 @@ def test_omega_new_paths_get_the_truth_and_the_cap(tmp_path, monkeypatch):
     assert new and all(o["meta"]["true_labels"] is not None and o["meta"]["derived_from"] for o in new)
     per_problem: dict[str, int] = {}
     for o in out:
-        per_problem[o["meta"]["problem_id"]] = per_problem.get(o["meta"]["problem_id"], 0) + o["meta"]["annotation"]["rollouts"]
+        per_problem[o["meta"]["problem_id"]] = (
+            per_problem.get(o["meta"]["problem_id"], 0) + o["meta"]["annotation"]["rollouts"]
+        )
     assert max(per_problem.values()) <= 20
     metrics = json.loads((tmp_path / "omega" / "metrics.json").read_text())
     assert metrics["audit"]["labels"]["solutions"] == len(out)  # every path, new ones included, is audited
@@ -379,9 +400,18 @@ def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, monkeypatch, 
     data = write(tmp_path / "sol.jsonl", world_solutions())
 
     def r(name, **extra):
-        return AnnotateRecipe.model_validate({
-            "output_dir": str(tmp_path / name), "solutions": {"path": str(data)}, "policy": {"model": "oracle"},
-            "rollout": {"k": 3}, "steps": {"style": "lines"}, "method": {"name": method}, "chunk_size": 4, **extra})
+        return AnnotateRecipe.model_validate(
+            {
+                "output_dir": str(tmp_path / name),
+                "solutions": {"path": str(data)},
+                "policy": {"model": "oracle"},
+                "rollout": {"k": 3},
+                "steps": {"style": "lines"},
+                "method": {"name": method},
+                "chunk_size": 4,
+                **extra,
+            }
+        )
 
     run(r("all"), "r.yaml")
     for i in range(3):
@@ -413,6 +443,13 @@ def test_annotate_shards_merge_into_the_unsharded_output(tmp_path, monkeypatch, 
 def test_omega_options_have_the_paper_defaults_and_refuse_unknown_keys(tmp_path):
     r = recipe(tmp_path, tmp_path / "sol.jsonl", "omega")
     o = r.omega
-    assert (o.c_puct, o.alpha, o.beta, o.length_penalty, o.max_searches, r.rollout.k) == (0.125, 0.5, 0.9, 500.0, 100, 3)
+    assert (o.c_puct, o.alpha, o.beta, o.length_penalty, o.max_searches, r.rollout.k) == (
+        0.125,
+        0.5,
+        0.9,
+        500.0,
+        100,
+        3,
+    )
     with pytest.raises(Exception, match="c_pcut"):
         recipe(tmp_path, tmp_path / "sol.jsonl", "omega", omega={"c_pcut": 0.2})

@@ -43,9 +43,11 @@ def test_only_the_registry_imports_a_stage_command_module():
 
 def test_the_rule_sees_every_spelling_of_such_an_import(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("import prmkit.sample.command\nfrom prmkit.score.command import run\n"
-                     "from prmkit.search import command\ndef f():\n    from prmkit.train.command import fit\n"
-                     "from prmkit.score.scoring import LazyScorer\n")
+    probe.write_text(
+        "import prmkit.sample.command\nfrom prmkit.score.command import run\n"
+        "from prmkit.search import command\ndef f():\n    from prmkit.train.command import fit\n"
+        "from prmkit.score.scoring import LazyScorer\n"
+    )
     assert len(command_imports(probe)) == 4
     assert command_imports(REGISTRY)  # the registry itself does import them
 
@@ -58,8 +60,13 @@ def stage_imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     found = []
     for node in ast.walk(tree):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+            else []
+        )
         found += [f"{n} (line {node.lineno})" for n in names if n.split(".")[:2] in [["prmkit", s] for s in STAGES]]
     return found
 

@@ -51,7 +51,11 @@ def test_problem_stream_is_pinned_and_deterministic():
         "Start at 8. Multiply by 9. Subtract 18. Multiply by 3. Subtract 3. What is the result?"
     )
     assert reference_solution(problem_at(0, 0)) == [
-        "8 * 9 = 72", "72 - 18 = 54", "54 * 3 = 162", "162 - 3 = 159", "The answer is 159."
+        "8 * 9 = 72",
+        "72 - 18 = 54",
+        "54 * 3 = 162",
+        "162 - 3 = 159",
+        "The answer is 159.",
     ]
     a, b = generate(60, seed=7), generate(60, seed=7)
     assert a == b
@@ -70,8 +74,18 @@ def test_problem_stream_is_pinned_and_deterministic():
         None,
         "easy",
         "hard",
-        {"min_ops": 2, "max_ops": 2, "add_min": 5, "add_max": 7, "mul_min": 3, "mul_max": 3,
-         "start_min": 10, "start_max": 12, "max_value": 60, "ops": ["+", "-", "*", "/"]},
+        {
+            "min_ops": 2,
+            "max_ops": 2,
+            "add_min": 5,
+            "add_max": 7,
+            "mul_min": 3,
+            "mul_max": 3,
+            "start_min": 10,
+            "start_max": 12,
+            "max_value": 60,
+            "ops": ["+", "-", "*", "/"],
+        },
     ],
 )
 def test_difficulty_knobs_are_respected(difficulty):
@@ -167,7 +181,9 @@ def _verdict(steps):
 def test_hand_written_solutions_get_the_true_first_error(steps, first_error, reason):
     assert _verdict(steps) == (first_error, reason)
     c = check(P, steps)
-    assert c.labels == ([1.0] * len(steps) if first_error < 0 else [1.0] * first_error + [0.0] * (len(steps) - first_error))
+    assert c.labels == (
+        [1.0] * len(steps) if first_error < 0 else [1.0] * first_error + [0.0] * (len(steps) - first_error)
+    )
 
 
 def test_errors_propagate_and_outcome_differs_from_process():
@@ -228,10 +244,10 @@ def _random_step(rng: random.Random) -> str:
         alphabet = "0123456789+-*/x×÷=. The answer is\n\t\x00é٣"
         return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
     if kind == 1:  # well-formed but random arithmetic, sometimes huge or negative
-        big = lambda: rng.choice([rng.randint(-50, 250), rng.randint(-10**40, 10**40)])  # noqa: E731
+        big = lambda: rng.choice([rng.randint(-50, 250), rng.randint(-(10**40), 10**40)])  # noqa: E731
         return f"{big()} {rng.choice('+-*/x÷')} {big()} = {big()}"
     if kind == 2:
-        return f"The answer is {rng.randint(-10**35, 10**35)}{rng.choice(['.', '', '!', ' .'])}"
+        return f"The answer is {rng.randint(-(10**35), 10**35)}{rng.choice(['.', '', '!', ' .'])}"
     return rng.choice(["", " ", "=", "The answer is", "1 / 0 = 0", "0 / 0 = 0", "- - = ", "answer is answer is 5"])
 
 
@@ -265,8 +281,11 @@ def test_planted_labels_agree_with_the_checker(difficulty, n):
     types = Counter(r.meta["error_type"] for r in records)
     assert set(types) - {None} == set(PLANTERS.names())
     expected_reasons = {
-        "arithmetic": {"arithmetic"}, "operand": {"wrong_operand"}, "underived": {"underived_value"},
-        "operator": {"wrong_operation"}, "answer": {"wrong_answer"},
+        "arithmetic": {"arithmetic"},
+        "operand": {"wrong_operand"},
+        "underived": {"underived_value"},
+        "operator": {"wrong_operation"},
+        "answer": {"wrong_answer"},
         "skip": {"wrong_operation", "wrong_operand", "premature_answer"},
         "reorder": {"wrong_operation", "wrong_operand"},
     }
@@ -287,7 +306,7 @@ def test_planted_labels_agree_with_the_checker(difficulty, n):
             assert c.reasons[fe] in expected_reasons[kind]
         assert r.steps[:fe] == reference_solution(p)[:fe]
         if kind not in ("skip", "reorder"):  # the error propagates: every later step is locally right
-            assert all(c.valid[fe + 1:]) and len(r.steps) == len(p.ops) + 1
+            assert all(c.valid[fe + 1 :]) and len(r.steps) == len(p.ops) + 1
         assert all(int(tok) >= 0 for s in r.steps for tok in s.replace(".", "").split() if tok.lstrip("-").isdigit())
 
 

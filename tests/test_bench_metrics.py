@@ -74,18 +74,32 @@ def test_prmbench_sample_counts_follow_upstream():
 
 
 def _row(idx, cls, n, errors):
-    return {"idx": idx, "classification": cls, "original_question": "q", "modified_question": "q'",
-            "original_process": [f"o{i}" for i in range(n)], "modified_process": [f"m{i}" for i in range(n)],
-            "error_steps": errors}
+    return {
+        "idx": idx,
+        "classification": cls,
+        "original_question": "q",
+        "modified_question": "q'",
+        "original_process": [f"o{i}" for i in range(n)],
+        "modified_process": [f"m{i}" for i in range(n)],
+        "error_steps": errors,
+    }
 
 
 def test_prmbench_metrics_prmscore_and_similarity():
-    rows = [_row("a", "redundency", 3, [2]), _row("a", "circular", 3, [3]), _row("a", "circular", 3, [1]),
-            _row("b", "multi_solutions", 2, [])]
+    rows = [
+        _row("a", "redundency", 3, [2]),
+        _row("a", "circular", 3, [3]),
+        _row("a", "circular", 3, [1]),
+        _row("b", "multi_solutions", 2, []),
+    ]
     samples = samples_from_rows(rows)
     assert [s.id for s in samples] == ["correct_a", "redundency_a", "circular_a", "multi_solutions_b"]
-    scores = {"correct_a": [0.9, 0.9, 0.2], "redundency_a": [0.9, 0.1, 0.9], "circular_a": [0.9, 0.9, 0.9],
-              "multi_solutions_b": [0.8, 0.3]}
+    scores = {
+        "correct_a": [0.9, 0.9, 0.2],
+        "redundency_a": [0.9, 0.1, 0.9],
+        "circular_a": [0.9, 0.9, 0.9],
+        "multi_solutions_b": [0.8, 0.3],
+    }
     m = prmbench_metrics(samples, scores)
     red = m["classes"]["redundency"]
     assert (red["tp"], red["tn"], red["fp"], red["fn"]) == (2, 1, 0, 0)
@@ -104,7 +118,9 @@ def test_prmbench_metrics_prmscore_and_similarity():
 
 
 def _problem(correct_flags, clusters, agg, cluster_correct):
-    cands = [Candidate(c, ok, {"min": a, "last": a, "prod": a, "mean": a}) for ok, c, a in zip(correct_flags, clusters, agg)]
+    cands = [
+        Candidate(c, ok, {"min": a, "last": a, "prod": a, "mean": a}) for ok, c, a in zip(correct_flags, clusters, agg)
+    ]
     return Problem("p", cands, cluster_correct)
 
 
@@ -131,8 +147,10 @@ def test_bestofn_voting_agrees_with_grading_voting():
     rng = random.Random(2)
     pool = ["1/2", "0.5", "3", "3.0", "7", None]
     for _ in range(40):
-        samples = [{"answer": rng.choice(pool), "reference": "0.5", "correct": None, "aggregates": {"last": rng.random()}}
-                   for _ in range(6)]
+        samples = [
+            {"answer": rng.choice(pool), "reference": "0.5", "correct": None, "aggregates": {"last": rng.random()}}
+            for _ in range(6)
+        ]
         for s in samples:
             s["correct"] = s["answer"] is not None and is_equivalent(s["answer"], "0.5")
         problem = build_problem("p", samples)
@@ -153,8 +171,8 @@ def test_paired_interval_is_the_per_problem_difference():
     mean = sum(d) / 5
     sd = (sum((x - mean) ** 2 for x in d) / 4) ** 0.5
     assert p["diff"] == pytest.approx(0.4)
-    assert p["ci95_high"] - p["diff"] == pytest.approx(1.959964 * sd / 5 ** 0.5)
-    assert p["ci95_low"] == pytest.approx(0.4 - 1.959964 * sd / 5 ** 0.5) and p["problems"] == 5
+    assert p["ci95_high"] - p["diff"] == pytest.approx(1.959964 * sd / 5**0.5)
+    assert p["ci95_low"] == pytest.approx(0.4 - 1.959964 * sd / 5**0.5) and p["problems"] == 5
     # the same difference on every problem: no noise at all
     assert paired_interval([1.0, 1.0], [0.0, 0.0])["ci95_low"] == pytest.approx(1.0)
 
@@ -167,9 +185,11 @@ def test_within_problem_auc_counts_pairs_inside_each_problem():
 
     # problem 1: right 0.9 above both wrongs (2 wins); problem 2: right 0.2 below wrong 0.5, tie with 0.2 (0 + 0.5)
     # problem 3: all right, left out
-    problems = [Problem("1", [cand(True, 0.9), cand(False, 0.1), cand(False, 0.5)], [True]),
-                Problem("2", [cand(True, 0.2), cand(False, 0.5), cand(False, 0.2)], [True]),
-                Problem("3", [cand(True, 0.3)], [True])]
+    problems = [
+        Problem("1", [cand(True, 0.9), cand(False, 0.1), cand(False, 0.5)], [True]),
+        Problem("2", [cand(True, 0.2), cand(False, 0.5), cand(False, 0.2)], [True]),
+        Problem("3", [cand(True, 0.3)], [True]),
+    ]
     out = within_problem_auc(problems, "min")
     assert out == {"auc": pytest.approx(2.5 / 4), "problems": 2}
 
@@ -178,9 +198,11 @@ def test_bestofn_grades_samples_whose_correct_is_null():
     """A sample with a reference and correct: null counts right in PRM selection and pass@N when its answer is."""
     from prmkit.bench.bestofn import build_problem, evaluate_subset
 
-    samples = [{"answer": "7", "correct": None, "reference": "7", "aggregates": {"min": 0.9}},
-               {"answer": "8", "correct": None, "reference": "7", "aggregates": {"min": 0.1}},
-               {"answer": None, "correct": None, "reference": "7", "aggregates": {"min": 0.95}}]
+    samples = [
+        {"answer": "7", "correct": None, "reference": "7", "aggregates": {"min": 0.9}},
+        {"answer": "8", "correct": None, "reference": "7", "aggregates": {"min": 0.1}},
+        {"answer": None, "correct": None, "reference": "7", "aggregates": {"min": 0.95}},
+    ]
     p = build_problem("q", samples)
     assert [c.correct for c in p.candidates] == [True, False, False]
     hits = evaluate_subset(p, p.candidates[:2], ["min"], "min")

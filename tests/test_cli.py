@@ -86,8 +86,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(world, tmp_path):
 
     recipe = sample_recipe(world, killed)
     env = {**os.environ, "PRMKIT_QUIET": "1"}
-    proc = subprocess.Popen([*PRMKIT, "sample", str(recipe), "data.limit=24"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*PRMKIT, "sample", str(recipe), "data.limit=24"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     target = killed / "samples.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -137,8 +138,9 @@ def test_missing_model_is_one_clear_line(world, tmp_path):
 
 
 def test_dry_run_loads_no_model(world, tmp_path):
-    res = run_cli("sample", str(sample_recipe(world, tmp_path / "run")), "--dry-run",
-                  f"policy.model={tmp_path / 'not-loaded'}")
+    res = run_cli(
+        "sample", str(sample_recipe(world, tmp_path / "run")), "--dry-run", f"policy.model={tmp_path / 'not-loaded'}"
+    )
     assert res.returncode == 0, res.stderr
     assert "max generated tokens" in res.stdout and "4320" in res.stdout.replace(",", "")
     assert not (tmp_path / "run").exists()

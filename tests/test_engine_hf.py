@@ -23,7 +23,7 @@ ASCII = set(string.ascii_letters + string.digits + "=+-*:.")
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core box OpenMP spinning makes them ~10x slower."""
+    """Tiny models gain nothing from intra-op threads; on a busy 2-core box OpenMP spinning makes them ~10x slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -111,15 +111,24 @@ def test_prompt_seeds_make_samples_independent_of_the_call(sampler64: HFSampler)
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=12, prompt_seeds=seeds)
     together = _ids(sampler64.generate(PROMPTS, params))
     order = list(reversed(range(len(PROMPTS))))
-    backwards = _ids(sampler64.generate([PROMPTS[i] for i in order],
-                                        SamplingParams(n=3, temperature=1.0, max_new_tokens=12,
-                                                       prompt_seeds=[seeds[i] for i in order])))
+    backwards = _ids(
+        sampler64.generate(
+            [PROMPTS[i] for i in order],
+            SamplingParams(n=3, temperature=1.0, max_new_tokens=12, prompt_seeds=[seeds[i] for i in order]),
+        )
+    )
     assert [backwards[order.index(i)] for i in range(len(PROMPTS))] == together
-    alone = _ids(sampler64.generate([PROMPTS[2]], SamplingParams(n=3, temperature=1.0, max_new_tokens=12,
-                                                                 prompt_seeds=[seeds[2]])))
+    alone = _ids(
+        sampler64.generate(
+            [PROMPTS[2]], SamplingParams(n=3, temperature=1.0, max_new_tokens=12, prompt_seeds=[seeds[2]])
+        )
+    )
     assert alone[0] == together[2]
-    other = _ids(sampler64.generate([PROMPTS[2]], SamplingParams(n=3, temperature=1.0, max_new_tokens=12,
-                                                                 prompt_seeds=[seeds[2] + 1])))
+    other = _ids(
+        sampler64.generate(
+            [PROMPTS[2]], SamplingParams(n=3, temperature=1.0, max_new_tokens=12, prompt_seeds=[seeds[2] + 1])
+        )
+    )
     assert other[0] != together[2]
     with pytest.raises(ValueError, match="2 prompt_seeds for"):
         sampler64.generate(PROMPTS, SamplingParams(n=1, temperature=1.0, max_new_tokens=4, prompt_seeds=[1, 2]))
@@ -159,8 +168,10 @@ def test_stop_strings_cut_at_first_occurrence(sampler64: HFSampler) -> None:
     texts = [c.text for row in free for c in row]
     singles = [_first_ascii(texts[0], 3), _first_ascii(texts[4], 8)]
     # A two-character stop that no single stop starts, so each hit names one stop unambiguously.
-    two = next((t[k : k + 2] for t in texts for k in range(len(t) - 1)
-                if set(t[k : k + 2]) <= ASCII and t[k] not in singles), "ab")
+    two = next(
+        (t[k : k + 2] for t in texts for k in range(len(t) - 1) if set(t[k : k + 2]) <= ASCII and t[k] not in singles),
+        "ab",
+    )
     stops = singles + [two]
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=24, seed=11, stop=stops)
     cut = sampler64.generate(PROMPTS, params)
@@ -170,12 +181,21 @@ def test_stop_strings_cut_at_first_occurrence(sampler64: HFSampler) -> None:
             hit = find_stop(f.text, stops)
             reasons.add(c.finish_reason)
             if hit is None:
-                assert (c.text, c.finish_reason, c.stop_reason, c.token_ids) == (f.text, f.finish_reason, None, f.token_ids)
+                assert (c.text, c.finish_reason, c.stop_reason, c.token_ids) == (
+                    f.text,
+                    f.finish_reason,
+                    None,
+                    f.token_ids,
+                )
                 continue
             assert c.text == f.text[: hit[0]] and hit[1] not in c.text
             assert (c.finish_reason, c.stop_reason) == ("stop", hit[1])
             # generation ends on the token that completes the stop string, and not later
-            m = next(m for m in range(1, f.num_tokens + 1) if find_stop(tok.decode(f.token_ids[:m], skip_special_tokens=True), stops))
+            m = next(
+                m
+                for m in range(1, f.num_tokens + 1)
+                if find_stop(tok.decode(f.token_ids[:m], skip_special_tokens=True), stops)
+            )
             assert c.num_tokens == m == len(c.token_ids) and c.token_ids == f.token_ids[:m]
     assert {"stop", "length"} <= reasons
 

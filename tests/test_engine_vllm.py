@@ -20,8 +20,10 @@ configure()
 try:
     import vllm  # noqa: F401
 except Exception as exc:  # noqa: BLE001 - any import failure means "not usable here"
-    pytest.skip(f"vLLM is not importable ({type(exc).__name__}: {exc}); {INSTALL_HINT}, then run the tests again",
-                allow_module_level=True)
+    pytest.skip(
+        f"vLLM is not importable ({type(exc).__name__}: {exc}); {INSTALL_HINT}, then run the tests again",
+        allow_module_level=True,
+    )
 
 from prmkit.engines import SAMPLERS, SCORERS, SamplingParams, make_sampler, make_scorer  # noqa: E402
 from prmkit.engines.base import Sampler  # noqa: E402
@@ -35,9 +37,12 @@ from prmkit.models.tiny import make_tiny_model  # noqa: E402
 
 PROMPTS = ["1 + 2 =", "Step 1: 12 + 7 = 19\nStep 2:", "x", "The answer is", "Step 1: 40 - 8 = 32\nStep 2: 32 * 2 =", ""]
 PROBLEM = "Start at 17. Add 23. Multiply by 4. What is the result?"
-SOLUTIONS = [(PROBLEM, ["17 + 23 = 40", "40 * 4 = 160", "The answer is 160."]),
-             ("Start at 5. Add 1. What is the result?", ["5 + 1 = 6", "The answer is 6."]),
-             (PROBLEM, ["17 + 23 = 41"]), (PROBLEM, [])]
+SOLUTIONS = [
+    (PROBLEM, ["17 + 23 = 40", "40 * 4 = 160", "The answer is 160."]),
+    ("Start at 5. Add 1. What is the result?", ["5 + 1 = 6", "The answer is 6."]),
+    (PROBLEM, ["17 + 23 = 41"]),
+    (PROBLEM, []),
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -77,12 +82,15 @@ def test_registered_and_protocol(vsampler: VLLMSampler) -> None:
 
 
 def test_greedy_text_identical_to_hf(vsampler: VLLMSampler, hsampler) -> None:
-    for params in (SamplingParams(n=2, temperature=0, max_new_tokens=24),
-                   SamplingParams(n=1, temperature=0, max_new_tokens=40, stop=["a", "1", "\n"])):
+    for params in (
+        SamplingParams(n=2, temperature=0, max_new_tokens=24),
+        SamplingParams(n=1, temperature=0, max_new_tokens=40, stop=["a", "1", "\n"]),
+    ):
         got, want = vsampler.generate(PROMPTS, params), hsampler.generate(PROMPTS, params)
         assert _ids(got) == _ids(want)
-        assert [[(c.text, c.finish_reason, c.stop_reason, c.num_tokens) for c in row] for row in got] == \
-               [[(c.text, c.finish_reason, c.stop_reason, c.num_tokens) for c in row] for row in want]
+        assert [[(c.text, c.finish_reason, c.stop_reason, c.num_tokens) for c in row] for row in got] == [
+            [(c.text, c.finish_reason, c.stop_reason, c.num_tokens) for c in row] for row in want
+        ]
     assert {c.finish_reason for row in got for c in row} >= {"stop"}  # the stop strings did end some
     assert len({row[0].text for row in got}) > 1
 
@@ -92,8 +100,11 @@ def test_prompt_logprobs_match_hf(vsampler: VLLMSampler, policy: Path) -> None:
 
     model, _ = load_causal_lm(policy)
     encoded = vsampler._encode(PROMPTS[:5])
-    outs = vsampler.llm.generate([{"prompt_token_ids": ids} for ids in encoded],
-                                 VP(max_tokens=1, temperature=0, prompt_logprobs=0), use_tqdm=False)
+    outs = vsampler.llm.generate(
+        [{"prompt_token_ids": ids} for ids in encoded],
+        VP(max_tokens=1, temperature=0, prompt_logprobs=0),
+        use_tqdm=False,
+    )
     for ids, out in zip(encoded, outs):
         with torch.no_grad():
             logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
@@ -116,16 +127,21 @@ def test_seeded_sampling_is_reproducible_and_counted(vsampler: VLLMSampler) -> N
     assert after["prompt_tokens"] - before["prompt_tokens"] == 3 * prompt_tokens  # once per prompt, not per sample
     generated = sum(c.num_tokens for out in (first, again, other) for row in out for c in row)
     assert after["generated_tokens"] - before["generated_tokens"] == generated
-    assert all((c.finish_reason, c.num_tokens) == ("length", 12) or (c.finish_reason == "eos" and c.num_tokens <= 12)
-               for row in first for c in row)
+    assert all(
+        (c.finish_reason, c.num_tokens) == ("length", 12) or (c.finish_reason == "eos" and c.num_tokens <= 12)
+        for row in first
+        for c in row
+    )
 
 
 def test_prompt_seeds_make_samples_independent_of_the_call(vsampler: VLLMSampler) -> None:
     """Per-request seeds (with prefix caching on): a prompt's samples are the same alone or reordered."""
     seeds = list(range(31, 31 + len(PROMPTS)))
+
     def draw(idx: list[int]) -> list[list[list[int]]]:
         params = SamplingParams(n=3, temperature=1.0, max_new_tokens=10, prompt_seeds=[seeds[i] for i in idx])
         return _ids(vsampler.generate([PROMPTS[i] for i in idx], params))
+
     together = draw(list(range(len(PROMPTS))))
     backwards = draw(list(reversed(range(len(PROMPTS)))))
     assert list(reversed(backwards)) == together
@@ -172,8 +188,10 @@ class CharSumPRM:
     def score(self, items, progress=None):
         from prmkit.engines.scoring import ScoredSteps
 
-        return [ScoredSteps([sum(map(ord, s)) % 10 / 10 for s in steps], 0, len(problem) + len(steps))
-                for problem, steps in items]
+        return [
+            ScoredSteps([sum(map(ord, s)) % 10 / 10 for s in steps], 0, len(problem) + len(steps))
+            for problem, steps in items
+        ]
 
     def close(self) -> None:
         return None
@@ -192,14 +210,25 @@ def test_search_through_vllm_matches_hf(vsampler: VLLMSampler, hsampler) -> None
     problems = [Record(id=str(i), problem=text, reference="1") for i, text in enumerate(PROMPTS[:4])]
     seen = {}
     for engine, sampler in (("vllm", vsampler), ("hf", hsampler)):
-        ctx = SearchContext(problems, [p.problem for p in problems], sampler, CharSumPRM(),
-                            SearchSampling(temperature=0, step_max_tokens=8, max_steps=3),
-                            boundary_for("tag", "\\"), "tag", "\\", seed=0, draw_size=4)
+        ctx = SearchContext(
+            problems,
+            [p.problem for p in problems],
+            sampler,
+            CharSumPRM(),
+            SearchSampling(temperature=0, step_max_tokens=8, max_steps=3),
+            boundary_for("tag", "\\"),
+            "tag",
+            "\\",
+            seed=0,
+            draw_size=4,
+        )
         rejecting = {"partial_tokens": 3, "keep_fraction": 0.25, "min_keep": 1}
         for method, options in (("beam", {}), ("early_reject", rejecting)):
             out = METHODS.get(method)(ctx, 4, MethodSpec(name=method, beam_width=2, **options))
-            seen[engine, method] = [([(c.steps, c.finish, c.tokens) for c in o.candidates], o.answer,
-                                     o.generated_tokens, o.details) for o in out]
+            seen[engine, method] = [
+                ([(c.steps, c.finish, c.tokens) for c in o.candidates], o.answer, o.generated_tokens, o.details)
+                for o in out
+            ]
     for method in ("beam", "early_reject"):
         assert seen["vllm", method] == seen["hf", method]
     steps = [len(c[0]) for o in seen["hf", "beam"] for c in o[0]]
@@ -208,6 +237,7 @@ def test_search_through_vllm_matches_hf(vsampler: VLLMSampler, hsampler) -> None
 
 
 # ---- scoring -------------------------------------------------------------------------------------------------
+
 
 def _token_classifier(lm: Path, out: Path) -> Path:
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
@@ -233,10 +263,15 @@ def _qwen_process_rm(lm: Path, out: Path) -> Path:
     config = json.loads((lm / "config.json").read_text())
     h = config["hidden_size"]
     torch.manual_seed(2)
-    head = {"score.0.weight": torch.randn(h, h) * 0.3, "score.0.bias": torch.randn(h) * 0.1,
-            "score.2.weight": torch.randn(2, h) * 0.3, "score.2.bias": torch.randn(2) * 0.1}
-    return write_qwen_process_rm(out, load_file(str(lm / "model.safetensors")), config, head,
-                                 AutoTokenizer.from_pretrained(lm))
+    head = {
+        "score.0.weight": torch.randn(h, h) * 0.3,
+        "score.0.bias": torch.randn(h) * 0.1,
+        "score.2.weight": torch.randn(2, h) * 0.3,
+        "score.2.bias": torch.randn(2) * 0.1,
+    }
+    return write_qwen_process_rm(
+        out, load_file(str(lm / "model.safetensors")), config, head, AutoTokenizer.from_pretrained(lm)
+    )
 
 
 def _skywork(lm: Path, out: Path) -> Path:
@@ -256,8 +291,12 @@ def _skywork(lm: Path, out: Path) -> Path:
 def prms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("prms")
     chat = make_tiny_model(root / "chat", extra_tokens=["<extra_0>", "ки"], chat_template=True, seed=0)
-    return {"chat": chat, "tokcls": _token_classifier(chat, root / "tokcls"),
-            "qwen_rm": _qwen_process_rm(chat, root / "qwen_rm"), "skywork": _skywork(chat, root / "skywork")}
+    return {
+        "chat": chat,
+        "tokcls": _token_classifier(chat, root / "tokcls"),
+        "qwen_rm": _qwen_process_rm(chat, root / "qwen_rm"),
+        "skywork": _skywork(chat, root / "skywork"),
+    }
 
 
 # (model key, format, format options, trust_remote_code, solutions): every head kind vLLM serves.

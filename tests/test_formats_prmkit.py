@@ -71,9 +71,20 @@ def test_step_scores_both_heads(tok):
 
 
 def test_format_for_checkpoint_round_trip(tmp_path):
-    meta = {"prmkit_version": "0.1.0", "format": "prmkit", "objective": "prm", "head": "lm", "step_separator": " ки\n",
-            "good_token": "+", "bad_token": "-", "chat_template": True, "label_type": "soft",
-            "last_step_only": False, "max_length": 512, "implicit": None}
+    meta = {
+        "prmkit_version": "0.1.0",
+        "format": "prmkit",
+        "objective": "prm",
+        "head": "lm",
+        "step_separator": " ки\n",
+        "good_token": "+",
+        "bad_token": "-",
+        "chat_template": True,
+        "label_type": "soft",
+        "last_step_only": False,
+        "max_length": 512,
+        "implicit": None,
+    }
     (tmp_path / METADATA_FILE).write_text(json.dumps(meta))
     fmt = format_for_checkpoint(tmp_path)
     assert fmt == PrmkitFormat(head="lm", step_separator=" ки\n", chat_template=True)

@@ -21,8 +21,11 @@ from prmkit.models.tiny import make_tiny_model
 
 PROBLEM = "Start at 17. Add 23. Multiply by 4. What is the result?"
 STEPS = ["17 + 23 = 40", "40 * 4 = 160", "The answer is 160."]
-SOLUTIONS = [(PROBLEM, STEPS), ("Start at 5. Add 1. What is the result?", ["5 + 1 = 6", "The answer is 6."]),
-             (PROBLEM, STEPS[:1])]
+SOLUTIONS = [
+    (PROBLEM, STEPS),
+    ("Start at 5. Add 1. What is the result?", ["5 + 1 = 6", "The answer is 6."]),
+    (PROBLEM, STEPS[:1]),
+]
 
 
 def _lm(root: Path, name: str, **kw) -> Path:
@@ -86,9 +89,14 @@ def test_qwen_prm_matches_model_card_computation(models):
     for (problem, steps), scores in zip(SOLUTIONS, got):
         want = []
         for k in range(1, len(steps) + 1):  # per prefix, as a step-by-step caller would
-            messages = [{"role": "system", "content": "Please reason step by step, and put your final answer within \\boxed{}."},
-                        {"role": "user", "content": problem},
-                        {"role": "assistant", "content": "<extra_0>".join(steps[:k]) + "<extra_0>"}]
+            messages = [
+                {
+                    "role": "system",
+                    "content": "Please reason step by step, and put your final answer within \\boxed{}.",
+                },
+                {"role": "user", "content": problem},
+                {"role": "assistant", "content": "<extra_0>".join(steps[:k]) + "<extra_0>"},
+            ]
             ids = tok.encode(tok.apply_chat_template(messages, tokenize=False), add_special_tokens=False)
             at = [i for i, t in enumerate(ids) if t == sep][-1]
             want.append(torch.softmax(_logits(model, ids)[at], -1)[1].item())
@@ -167,9 +175,20 @@ def test_skywork_value_head_matches_reference_inference(models):
 
 
 def _write_meta(path: Path, **fields) -> None:
-    meta = {"prmkit_version": "test", "format": "prmkit", "objective": "prm", "head": "token_classification",
-            "step_separator": "\n", "good_token": "+", "bad_token": "-", "chat_template": False,
-            "label_type": "hard", "last_step_only": False, "max_length": 512, "implicit": None}
+    meta = {
+        "prmkit_version": "test",
+        "format": "prmkit",
+        "objective": "prm",
+        "head": "token_classification",
+        "step_separator": "\n",
+        "good_token": "+",
+        "bad_token": "-",
+        "chat_template": False,
+        "label_type": "hard",
+        "last_step_only": False,
+        "max_length": 512,
+        "implicit": None,
+    }
     meta.update(fields)
     (path / METADATA_FILE).write_text(json.dumps(meta))
 
@@ -199,7 +218,9 @@ def test_prmkit_format_both_heads_through_checkpoint_metadata(models, tmp_path, 
             for s in steps[:k]:
                 ids += tok(s, add_special_tokens=False)["input_ids"] + tok("\n", add_special_tokens=False)["input_ids"]
             last = _logits(model, ids)[-1]
-            want.append((torch.softmax(last[[plus, minus]], -1)[0] if head == "lm" else torch.softmax(last, -1)[1]).item())
+            want.append(
+                (torch.softmax(last[[plus, minus]], -1)[0] if head == "lm" else torch.softmax(last, -1)[1]).item()
+            )
         assert scores == pytest.approx(want, abs=1e-5)
 
 
@@ -211,8 +232,15 @@ def test_implicit_prm_cumulative_log_ratio(models, tmp_path):
     path = tmp_path / "implicit"
     shutil.copytree(models["policy"], path)
     beta = 0.5
-    _write_meta(path, format="implicit", objective="implicit", head=None, good_token=None, bad_token=None,
-                implicit={"beta": beta, "reference_model": str(models["reference"])})
+    _write_meta(
+        path,
+        format="implicit",
+        objective="implicit",
+        head=None,
+        good_token=None,
+        bad_token=None,
+        implicit={"beta": beta, "reference_model": str(models["reference"])},
+    )
     got, _ = _score(path, "auto")
     tok = AutoTokenizer.from_pretrained(path)
     pi = AutoModelForCausalLM.from_pretrained(path).eval()

@@ -26,9 +26,14 @@ def test_the_real_shapes_have_the_published_parameter_counts():
     assert seven.parameters() == 7_070_619_136
     assert seven.parameters() + seven.vocab_size * seven.hidden_size == 7_615_616_512
     s = SHAPES["tiny-prm"]
-    config = Qwen2Config(vocab_size=s.vocab_size, hidden_size=s.hidden_size, num_hidden_layers=s.num_layers,
-                         num_attention_heads=s.num_heads, num_key_value_heads=s.num_kv_heads,
-                         intermediate_size=s.intermediate_size)
+    config = Qwen2Config(
+        vocab_size=s.vocab_size,
+        hidden_size=s.hidden_size,
+        num_hidden_layers=s.num_layers,
+        num_attention_heads=s.num_heads,
+        num_key_value_heads=s.num_kv_heads,
+        intermediate_size=s.intermediate_size,
+    )
     with torch.device("meta"):
         assert Qwen2Model(config).num_parameters() == s.parameters()
 
@@ -51,8 +56,9 @@ def test_a_random_qwen_prm_loads_as_its_remote_code_and_scores(tmp_path):
     folder = make_random_qwen_prm(tmp_path / "prm", shape_named("tiny-prm"))
     config = json.loads((folder / "config.json").read_text())
     assert config["architectures"] == ["Qwen2ForProcessRewardModel"] and (folder / "modeling_qwen2_rm.py").is_file()
-    scorer = make_scorer("hf", model=str(folder), format="qwen_prm", device="cpu", trust_remote_code=True,
-                         dtype="float32")
+    scorer = make_scorer(
+        "hf", model=str(folder), format="qwen_prm", device="cpu", trust_remote_code=True, dtype="float32"
+    )
     [result] = scorer.score([("Start at 3. Add 4.", ["3 + 4 = 7", "The answer is 7."])])
     assert len(result.scores) == 2 and all(0 < s < 1 for s in result.scores)
 
@@ -73,8 +79,12 @@ def test_every_gpu_recipe_code_path_runs_at_tiny_shapes_on_cpu(tmp_path):
     except Exception as exc:  # noqa: BLE001 - any import failure means "not usable here"
         pytest.skip(f"vLLM is not importable ({type(exc).__name__}); the smoke's sample/annotate/search need it")
     out = tmp_path / "smoke"
-    assert gpu_smoke.main(["--shapes", "tiny", "--device", "cpu", "--out", str(out),
-                           "--json", str(tmp_path / "smoke.json")]) == 0
+    assert (
+        gpu_smoke.main(
+            ["--shapes", "tiny", "--device", "cpu", "--out", str(out), "--json", str(tmp_path / "smoke.json")]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "smoke.json").read_text())
     stages = {r["stage"]: r for r in result["stages"]}
     assert list(stages) == ["sample", "annotate", "train", "processbench", "bestofn", "search"]

@@ -72,7 +72,7 @@ def test_missing_file_and_unsupported_type(tmp_path: Path) -> None:
 
 def test_directory_reads_sorted_files_and_split_picks_a_stem(tmp_path: Path) -> None:
     for name in ("train.jsonl", "test.jsonl", "notes.txt"):
-        (tmp_path / name).write_text('{"n": "%s"}\n' % name, encoding="utf-8")
+        (tmp_path / name).write_text(f'{{"n": "{name}"}}\n', encoding="utf-8")
     assert [r["n"] for _, _, r in read_rows(tmp_path)] == ["test.jsonl", "train.jsonl"]
     assert [r["n"] for _, _, r in read_rows(tmp_path, split="train")] == ["train.jsonl"]
     with pytest.raises(DataError, match="no file for split 'dev'.*test, train"):
@@ -197,16 +197,23 @@ def test_math_shepherd_problem_ends_where_trl_finds_it(tmp_path: Path) -> None:
     a, b, c, d = list(load_records(path))
     assert (a.problem, a.steps[0], a.labels) == ("How many?", "Step 1: 2 + 2 = 4", [1.0, 1.0])
     assert (b.problem, b.steps[0], b.labels, b.correct) == ("How many?", "step 1: 2 + 2 = 4", [1.0, 0.0], False)
-    assert (c.problem, c.steps, c.labels) == ("How many?", ["First add 2 and 2 to get 4.", "The answer is: 4"],
-                                              [1.0, 1.0])
+    assert (c.problem, c.steps, c.labels) == (
+        "How many?",
+        ["First add 2 and 2 to get 4.", "The answer is: 4"],
+        [1.0, 1.0],
+    )
     assert d.problem == "Mr. Rocky sells  jam. How much?" and d.labels == [1.0, 1.0] and d.meta["stray_tags"] == 1
     assert d.steps == ["Step 1: 3 jars", "Step 2: The answer is: 3"]
 
 
 def test_math_shepherd_bad_rows_are_skipped_and_counted(tmp_path: Path, capsys) -> None:
     path = tmp_path / "ms.jsonl"
-    rows = [_ms_row("Q? Step 1: a ки"), {"input": "no tags here", "label": "no tags here"},
-            _ms_row("Q2? Step 1: b ки"), {"input": "Q? Step 1: a ки", "label": "mismatch"}]
+    rows = [
+        _ms_row("Q? Step 1: a ки"),
+        {"input": "no tags here", "label": "no tags here"},
+        _ms_row("Q2? Step 1: b ки"),
+        {"input": "Q? Step 1: a ки", "label": "mismatch"},
+    ]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     recs = list(load_records(path))
     assert [r.problem for r in recs] == ["Q?", "Q2?"]
@@ -287,10 +294,14 @@ def test_prm800k_flattened_parquet_rebuilds_the_same_walks() -> None:
     base9 = flat[1]
     assert base9.problem.startswith("Compute $58_9 - 18_9.$") and base9.meta["human_steps"] == [0, 4]
     assert len(base9.steps) == 6 and base9.answer == "40_9"
+
     # the same raw walk and its flattened rows give the same branches too
     def walk_one(name: str) -> list:
-        return [r for r in load(name, **{**LEGACY_WALK, "alternatives": True})
-                if r.meta.get("branch_of", r.id).endswith("-1")]
+        return [
+            r
+            for r in load(name, **{**LEGACY_WALK, "alternatives": True})
+            if r.meta.get("branch_of", r.id).endswith("-1")
+        ]
 
     raw_alt, flat_alt = walk_one("prm800k_raw_samples.jsonl"), walk_one("prm800k_phase1_test_stepwise.parquet")
     assert len(raw_alt) == 10
@@ -328,8 +339,11 @@ def test_prm800k_defaults_match_trls_conversion_on_the_raw_samples() -> None:
     recs = load("prm800k_raw_samples.jsonl")
     for i, row in enumerate(rows, start=1):
         rid = f"prm800k_raw_samples-{i}"
-        ours = [(tuple(r.steps), tuple(bool(x) for x in r.labels)) for r in recs
-                if r.id == rid or r.meta.get("branch_of") == rid]
+        ours = [
+            (tuple(r.steps), tuple(bool(x) for x in r.labels))
+            for r in recs
+            if r.id == rid or r.meta.get("branch_of") == rid
+        ]
         assert Counter(ours) == Counter(t for t in _trl_conversion(row) if t[0]), rid
     final = [r for r in recs if r.id == "prm800k_raw_samples-1"][0]
     assert final.steps[-1].endswith("# Answer\n\n29") and final.answer == "29"

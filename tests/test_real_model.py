@@ -23,9 +23,11 @@ from prmkit.records import Record
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FIX = Path(__file__).parent / "fixtures"
-QUESTIONS = ["Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-             "How many clips did Natalia sell altogether in April and May?",
-             "What is 7 times 8?"]
+QUESTIONS = [
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?",
+    "What is 7 times 8?",
+]
 
 
 def _gguf() -> Path | None:
@@ -120,8 +122,10 @@ def test_bad_gguf_files_are_refused_before_any_work(gguf, cache, tmp_path, monke
 
 
 def _chat_prompts(tokenizer) -> list[str]:
-    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-            for q in QUESTIONS]
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+        for q in QUESTIONS
+    ]
 
 
 def test_greedy_hf_sampling_equals_raw_generate(gguf, folder):
@@ -138,7 +142,7 @@ def test_greedy_hf_sampling_equals_raw_generate(gguf, folder):
         ids = tok(prompt, return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**ids, do_sample=False, max_new_tokens=24, pad_token_id=tok.eos_token_id)
-        want = out[0, ids["input_ids"].shape[1]:].tolist()
+        want = out[0, ids["input_ids"].shape[1] :].tolist()
         if tok.eos_token_id in want:  # the engine leaves EOS out of its tokens
             want = want[: want.index(tok.eos_token_id)]
         assert completion.token_ids == want
@@ -162,12 +166,26 @@ def test_lora_prm_on_the_real_backbone_trains_saves_and_scores(gguf, folder, tmp
         records.append(Record(id=r["id"], problem=r["problem"], steps=r["steps"], labels=labels))
     data = tmp_path / "labels.jsonl"
     data.write_text("".join(r.to_json() + "\n" for r in records))
-    recipe = validate(TrainRecipe, {
-        "output_dir": str(tmp_path / "prm"), "objective": "prm", "data": {"path": str(data)},
-        "init": {"model": str(gguf)}, "max_length": 512, "lora": {"r": 4, "alpha": 8},
-        "training": {"max_steps": 2, "batch_size": 2, "learning_rate": 1e-4, "logging_steps": 1, "save_steps": 50,
-                     "threads": 1},
-    }, "test recipe")
+    recipe = validate(
+        TrainRecipe,
+        {
+            "output_dir": str(tmp_path / "prm"),
+            "objective": "prm",
+            "data": {"path": str(data)},
+            "init": {"model": str(gguf)},
+            "max_length": 512,
+            "lora": {"r": 4, "alpha": 8},
+            "training": {
+                "max_steps": 2,
+                "batch_size": 2,
+                "learning_rate": 1e-4,
+                "logging_steps": 1,
+                "save_steps": 50,
+                "threads": 1,
+            },
+        },
+        "test recipe",
+    )
     run(recipe, "test")
     final = tmp_path / "prm" / "final"
     meta = read_metadata(final)
@@ -219,8 +237,9 @@ def test_a_prm_on_the_real_backbone_scores_alike_through_hf_and_vllm(gguf, folde
     options = {"head": "lm", "step_separator": "\n\n"}
     hf = make_scorer("hf", model=str(gguf), format="prmkit", format_options=options, device="cpu")
     want = [r.scores for r in hf.score(items)]
-    vllm = make_scorer("vllm", model=str(gguf), format="prmkit", format_options=options, device="cpu",
-                       verify_against_hf=0)
+    vllm = make_scorer(
+        "vllm", model=str(gguf), format="prmkit", format_options=options, device="cpu", verify_against_hf=0
+    )
     try:
         got = [r.scores for r in vllm.score(items)]
     finally:

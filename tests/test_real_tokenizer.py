@@ -110,9 +110,18 @@ def test_training_and_scoring_tokenize_alike(tokenizer, index, tmp_path):
     labels = [1.0] * (len(steps) - 1) + [0.0]
     rec = Record(id="r", problem=problem, steps=steps, labels=labels)
     for objective, head in (("prm", "token_classification"), ("prm", "lm"), ("likelihood", None)):
-        recipe = validate(TrainRecipe, {"output_dir": str(tmp_path), "objective": objective, "data": {"path": "x"},
-                                        "init": {"model": "unused"}, "max_length": 4096,
-                                        "prm": {"head": head or "token_classification"}}, "t")
+        recipe = validate(
+            TrainRecipe,
+            {
+                "output_dir": str(tmp_path),
+                "objective": objective,
+                "data": {"path": "x"},
+                "init": {"model": "unused"},
+                "max_length": 4096,
+                "prm": {"head": head or "token_classification"},
+            },
+            "t",
+        )
         obj = make_objective(recipe)
         obj.tokenizer = tokenizer
         feature = obj.encode([rec], tokenizer, "mem").features[0]
@@ -156,8 +165,11 @@ def test_qwen_prm_matches_the_model_card_construction(tokenizer, index):
 
     problem, steps = RECORDS[index]
     enc = FORMATS.get("qwen_prm")().encode(tokenizer, problem, steps)
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": problem},
-                {"role": "assistant", "content": "<extra_0>".join(steps) + "<extra_0>"}]
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": problem},
+        {"role": "assistant", "content": "<extra_0>".join(steps) + "<extra_0>"},
+    ]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
     ids = tokenizer.encode(text, add_special_tokens=False)
     sep = tokenizer.convert_tokens_to_ids("<extra_0>")
@@ -174,11 +186,18 @@ def test_math_shepherd_layouts_match_their_references(tokenizer, index):
     if len(tag) != 1:
         pytest.skip("this tokenizer splits the tag; the format refuses such a tokenizer")
     flat = [s.strip() for s in steps]
-    ref = problem + " " + "".join(f"{s if s.lower().startswith('step') else f'Step {k}: {s}'} ки\n"
-                                  for k, s in enumerate(flat, start=1))
+    ref = (
+        problem
+        + " "
+        + "".join(
+            f"{s if s.lower().startswith('step') else f'Step {k}: {s}'} ки\n" for k, s in enumerate(flat, start=1)
+        )
+    )
     sal = "Solve it.\n" + problem + "\n " + " ки\n\n".join(steps) + " ки"
-    for fmt, text in ((FORMATS.get("math_shepherd")(), ref),
-                      (FORMATS.get("math_shepherd")(layout="search_and_learn", system_prompt="Solve it."), sal)):
+    for fmt, text in (
+        (FORMATS.get("math_shepherd")(), ref),
+        (FORMATS.get("math_shepherd")(layout="search_and_learn", system_prompt="Solve it."), sal),
+    ):
         enc = fmt.encode(tokenizer, problem, steps)
         ids = tokenizer(text)["input_ids"]
         assert enc.input_ids == ids
@@ -194,8 +213,10 @@ def test_rlhflow_reads_before_each_plus(tokenizer, index):
     plus = tokenizer.encode("+", add_special_tokens=False)[0]
     messages = []
     for k, step in enumerate(steps):
-        messages += [{"role": "user", "content": problem + " " + step if k == 0 else step},
-                     {"role": "assistant", "content": "+"}]
+        messages += [
+            {"role": "user", "content": problem + " " + step if k == 0 else step},
+            {"role": "assistant", "content": "+"},
+        ]
     ids = tokenizer.encode(tokenizer.apply_chat_template(messages, tokenize=False), add_special_tokens=False)
     assert enc.input_ids == ids
     assert len(enc.step_positions) == len(steps) and all(ids[p + 1] == plus for p in enc.step_positions)

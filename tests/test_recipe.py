@@ -128,11 +128,20 @@ def test_prm_spec_passes_vllm_options_only_to_vllm():
 def test_recipe_vars_substitute_typed_and_in_strings(tmp_path):
     from prmkit.recipe import resolve_vars
 
-    data = {"vars": {"run": "runs/q-3", "seed": 3}, "seed": "${seed}", "output_dir": "${run}/prm",
-            "data": {"path": "${run}/a.jsonl", "more": ["${run}*", 1]}, "note": "seed ${seed}"}
+    data = {
+        "vars": {"run": "runs/q-3", "seed": 3},
+        "seed": "${seed}",
+        "output_dir": "${run}/prm",
+        "data": {"path": "${run}/a.jsonl", "more": ["${run}*", 1]},
+        "note": "seed ${seed}",
+    }
     out = resolve_vars(data, "r.yaml")
-    assert out == {"seed": 3, "output_dir": "runs/q-3/prm", "data": {"path": "runs/q-3/a.jsonl", "more": ["runs/q-3*", 1]},
-                   "note": "seed 3"}
+    assert out == {
+        "seed": 3,
+        "output_dir": "runs/q-3/prm",
+        "data": {"path": "runs/q-3/a.jsonl", "more": ["runs/q-3*", 1]},
+        "note": "seed 3",
+    }
     assert resolve_vars({"a": "${x}"} | {"vars": {"x": 1.5}}, "r")["a"] == 1.5
 
 
@@ -150,8 +159,10 @@ def test_recipe_vars_overridden_from_the_shell(tmp_path):
     from prmkit.sample.command import SampleRecipe
 
     path = tmp_path / "r.yaml"
-    path.write_text('vars: {run: runs/a, seed: 0}\nseed: ${seed}\noutput_dir: "${run}/sample"\n'
-                    'data: {path: "${run}/world/test.jsonl"}\npolicy: {model: m}\n')
+    path.write_text(
+        'vars: {run: runs/a, seed: 0}\nseed: ${seed}\noutput_dir: "${run}/sample"\n'
+        'data: {path: "${run}/world/test.jsonl"}\npolicy: {model: m}\n'
+    )
     recipe = load_recipe(SampleRecipe, path, ["vars.seed=2", "vars.run=runs/b"])
     assert recipe.seed == 2 and recipe.output_dir == "runs/b/sample" and recipe.data.path == "runs/b/world/test.jsonl"
 
@@ -195,14 +206,19 @@ def test_an_anchor_bomb_is_refused_fast(tmp_path):
     assert time.perf_counter() - start < 2
 
 
-@pytest.mark.parametrize(("body", "match"), [
-    ("sampling: {n: true}\n", "n: expected an integer, got True"),
-    ("seed: 1.0e+23\n", "seed: expected an integer, got 1e\\+23"),
-    ("sampling: {temperature: .inf}\n", "temperature: expected a finite number, got inf"),
-])
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("sampling: {n: true}\n", "n: expected an integer, got True"),
+        ("seed: 1.0e+23\n", "seed: expected an integer, got 1e\\+23"),
+        ("sampling: {temperature: .inf}\n", "temperature: expected a finite number, got inf"),
+    ],
+)
 def test_loose_numbers_are_refused(tmp_path, body, match):
     from prmkit.sample.command import SampleRecipe
 
     with pytest.raises(RecipeError, match=match):
         load_recipe(SampleRecipe, _sample_recipe_file(tmp_path, body))
-    assert load_recipe(SampleRecipe, _sample_recipe_file(tmp_path, "sampling: {n: 3, temperature: 1}\n")).sampling.n == 3
+    assert (
+        load_recipe(SampleRecipe, _sample_recipe_file(tmp_path, "sampling: {n: 3, temperature: 1}\n")).sampling.n == 3
+    )

@@ -31,10 +31,18 @@ def world_recipe(path: Path, out: str) -> Path:
 def test_a_second_run_on_a_locked_folder_fails_naming_the_pid(tmp_path):
     out = tmp_path / "w"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from prmkit.manifest import lock_output_dir; "
-        f"lock_output_dir(Path({str(out)!r})); print('locked', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from prmkit.manifest import lock_output_dir; "
+                f"lock_output_dir(Path({str(out)!r})); print('locked', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         res = run_cli("world", str(world_recipe(tmp_path / "r.yaml", str(out))))
@@ -52,8 +60,10 @@ def test_the_lock_is_reentrant_in_one_process_and_released_at_the_end(tmp_path):
     first = lock_output_dir(tmp_path)
     assert lock_output_dir(tmp_path) is first
     release_output_dir(tmp_path)
-    code = ("import sys; from pathlib import Path; from prmkit.manifest import lock_output_dir; "
-            f"lock_output_dir(Path({str(tmp_path)!r}))")
+    code = (
+        "import sys; from pathlib import Path; from prmkit.manifest import lock_output_dir; "
+        f"lock_output_dir(Path({str(tmp_path)!r}))"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0  # free again
     assert issubclass(RunConflict, Exception)
 
@@ -81,8 +91,10 @@ def test_a_failed_run_writes_failed_into_its_manifest(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     recipe = tmp_path / "b.yaml"
-    recipe.write_text(f"output_dir: {tmp_path / 'out'}\nbenchmark: processbench\n"
-                      f"data: {{path: {empty}, layout: processbench}}\npredictions: {empty}\n")
+    recipe.write_text(
+        f"output_dir: {tmp_path / 'out'}\nbenchmark: processbench\n"
+        f"data: {{path: {empty}, layout: processbench}}\npredictions: {empty}\n"
+    )
     res = run_cli("bench", str(recipe))
     assert res.returncode == 1
     data = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -102,8 +114,10 @@ def test_mark_unfinished_writes_status_and_error(tmp_path):
     assert data["status"] == "interrupted" and data["error"].startswith("interrupted") and data["finished"]
     assert m not in _ACTIVE
     # and the folder is free again for another process
-    code = ("from pathlib import Path; from prmkit.manifest import lock_output_dir; "
-            f"lock_output_dir(Path({str(tmp_path / 'w')!r}))")
+    code = (
+        "from pathlib import Path; from prmkit.manifest import lock_output_dir; "
+        f"lock_output_dir(Path({str(tmp_path / 'w')!r}))"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -113,8 +127,17 @@ def test_a_checkpoint_is_not_resumed_under_another_recipe(tmp_path):
     from prmkit.train.recipe import TrainRecipe
 
     def recipe(lr: float) -> TrainRecipe:
-        return validate(TrainRecipe, {"output_dir": str(tmp_path), "objective": "sft", "data": {"path": "x"},
-                                      "init": {"model": "m"}, "training": {"learning_rate": lr}}, "t")
+        return validate(
+            TrainRecipe,
+            {
+                "output_dir": str(tmp_path),
+                "objective": "sft",
+                "data": {"path": "x"},
+                "init": {"model": "m"},
+                "training": {"learning_rate": lr},
+            },
+            "t",
+        )
 
     from prmkit.recipe import dump_recipe
 
@@ -167,8 +190,11 @@ def test_a_resume_refuses_inputs_changed_under_it(tmp_path):
 
     data = tmp_path / "d.jsonl"
     data.write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n')
-    recipe = validate(ScoreRecipe, {"output_dir": str(tmp_path / "out"), "data": {"path": str(data)},
-                                    "prm": {"model": "some/prm"}}, "t")
+    recipe = validate(
+        ScoreRecipe,
+        {"output_dir": str(tmp_path / "out"), "data": {"path": str(data)}, "prm": {"model": "some/prm"}},
+        "t",
+    )
     m = RunManifest(tmp_path / "out", "score", recipe, None)
     (tmp_path / "out" / "scored.jsonl").write_text('{"id": "a"}\n')
     m.finish({}, status="interrupted")
@@ -208,8 +234,10 @@ def test_empty_input_is_refused(tmp_path, stage):
     if stage == "annotate":
         recipe.write_text(f"output_dir: {tmp_path / 'out'}\nsolutions: {{path: {empty}}}\npolicy: {{model: m}}\n")
     else:
-        recipe.write_text(f"output_dir: {tmp_path / 'out'}\nbenchmark: processbench\ndata: {{path: {empty}, "
-                          f"layout: processbench}}\npredictions: {empty}\n")
+        recipe.write_text(
+            f"output_dir: {tmp_path / 'out'}\nbenchmark: processbench\ndata: {{path: {empty}, "
+            f"layout: processbench}}\npredictions: {empty}\n"
+        )
     res = run_cli(stage, str(recipe))
     assert res.returncode == 1 and ("empty" in res.stderr or "no records" in res.stderr), res.stderr
 
@@ -238,24 +266,41 @@ def test_truncated_weights_name_the_folder(tmp_path):
 
 # --------------------------------------------------------------------------- sharding never changes a sample
 
+
 def _sample_recipe(world: Path, out: Path, **extra):
     from prmkit.sample.command import SampleRecipe
 
-    return SampleRecipe.model_validate({
-        "seed": 3, "output_dir": str(out), "task": "arithmetic", "data": {"path": str(world / "problems.jsonl")},
-        "policy": {"model": str(world / "policy"), "device": "cpu"},
-        "sampling": {"n": 3, "temperature": 1.0, "max_new_tokens": 24}, "steps": {"style": "lines"},
-        "chunk_size": 4, **extra})
+    return SampleRecipe.model_validate(
+        {
+            "seed": 3,
+            "output_dir": str(out),
+            "task": "arithmetic",
+            "data": {"path": str(world / "problems.jsonl")},
+            "policy": {"model": str(world / "policy"), "device": "cpu"},
+            "sampling": {"n": 3, "temperature": 1.0, "max_new_tokens": 24},
+            "steps": {"style": "lines"},
+            "chunk_size": 4,
+            **extra,
+        }
+    )
 
 
 def _annotate_recipe(samples: Path, world: Path, out: Path, method: str, **extra):
     from prmkit.annotate.command import AnnotateRecipe
 
-    return AnnotateRecipe.model_validate({
-        "seed": 3, "output_dir": str(out), "solutions": {"path": str(samples)},
-        "policy": {"model": str(world / "policy"), "device": "cpu"},
-        "rollout": {"k": 2, "max_new_tokens": 16}, "steps": {"style": "lines"}, "method": {"name": method},
-        "chunk_size": 5, **extra})
+    return AnnotateRecipe.model_validate(
+        {
+            "seed": 3,
+            "output_dir": str(out),
+            "solutions": {"path": str(samples)},
+            "policy": {"model": str(world / "policy"), "device": "cpu"},
+            "rollout": {"k": 2, "max_new_tokens": 16},
+            "steps": {"style": "lines"},
+            "method": {"name": method},
+            "chunk_size": 5,
+            **extra,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -283,8 +328,16 @@ def test_a_three_shard_merge_equals_the_unsharded_run_byte_for_byte(world, tmp_p
 
     sample(_sample_recipe(world, tmp_path / "all"), "r.yaml")
     for i in range(3):
-        sample(_sample_recipe(world, tmp_path / f"s{i}", shard=f"{i}/3", chunk_size=1 + i,
-                              policy={"model": str(world / "policy"), "device": "cpu", "max_batch_size": 2}), "r.yaml")
+        sample(
+            _sample_recipe(
+                world,
+                tmp_path / f"s{i}",
+                shard=f"{i}/3",
+                chunk_size=1 + i,
+                policy={"model": str(world / "policy"), "device": "cpu", "max_batch_size": 2},
+            ),
+            "r.yaml",
+        )
     shards = [str(tmp_path / f"s{i}") for i in range(3)]
     sample(_sample_recipe(world, tmp_path / "merged", merge_from=shards), "r.yaml")
     whole = (tmp_path / "all" / "samples.jsonl").read_bytes()
@@ -294,10 +347,15 @@ def test_a_three_shard_merge_equals_the_unsharded_run_byte_for_byte(world, tmp_p
 
     annotate(_annotate_recipe(samples, world, tmp_path / "a-all", method), "r.yaml")
     for i in range(3):
-        annotate(_annotate_recipe(samples, world, tmp_path / f"a{i}", method, shard=f"{i}/3", chunk_size=2 + i),
-                 "r.yaml")
-    annotate(_annotate_recipe(samples, world, tmp_path / "a-merged", method,
-                              merge_from=[str(tmp_path / f"a{i}") for i in range(3)]), "r.yaml")
+        annotate(
+            _annotate_recipe(samples, world, tmp_path / f"a{i}", method, shard=f"{i}/3", chunk_size=2 + i), "r.yaml"
+        )
+    annotate(
+        _annotate_recipe(
+            samples, world, tmp_path / "a-merged", method, merge_from=[str(tmp_path / f"a{i}") for i in range(3)]
+        ),
+        "r.yaml",
+    )
     labels = (tmp_path / "a-all" / "labels.jsonl").read_bytes()
     assert len(labels.splitlines()) >= 36 and len(set(labels.splitlines())) > 1
     assert (tmp_path / "a-merged" / "labels.jsonl").read_bytes() == labels
@@ -313,6 +371,7 @@ def test_a_prefix_gets_the_same_rollouts_whatever_else_is_in_the_call():
 
 # --------------------------------------------------------------------------- full disk, unwritable folder
 
+
 def test_a_full_disk_names_the_file_and_keeps_what_was_written(tmp_path):
     """/dev/full fails every write with ENOSPC, as a full disk does."""
     from prmkit.data.shards import ResumableWriter
@@ -322,8 +381,11 @@ def test_a_full_disk_names_the_file_and_keeps_what_was_written(tmp_path):
     writer = ResumableWriter(path)
     writer.write({"id": "a", "x": 1})
     writer._fh = open("/dev/full", "a", encoding="utf-8")
-    with pytest.raises(StorageError, match=r"samples.jsonl: No space left on device \(ENOSPC\); the disk is full: "
-                                           r"free space, then run the same command again to resume"):
+    with pytest.raises(
+        StorageError,
+        match=r"samples.jsonl: No space left on device \(ENOSPC\); the disk is full: "
+        r"free space, then run the same command again to resume",
+    ):
         writer.write({"id": "b", "x": 2})
     writer.close()
     assert ResumableWriter(path).done_ids == {"a"}

@@ -43,9 +43,16 @@ def write_jsonl(path: Path, records: list[Record]) -> None:
 
 
 def sample(pid: int, k: int, answer: str, reference: str, score: float) -> Record:
-    return Record(id=f"p{pid}/s{k}", problem=f"problem {pid}", steps=["1 + 1 = 2", f"The answer is {answer}."],
-                  answer=answer, reference=reference, correct=answer == reference, scores=[score, score],
-                  meta={"problem_id": f"p{pid}"})
+    return Record(
+        id=f"p{pid}/s{k}",
+        problem=f"problem {pid}",
+        steps=["1 + 1 = 2", f"The answer is {answer}."],
+        answer=answer,
+        reference=reference,
+        correct=answer == reference,
+        scores=[score, score],
+        meta={"problem_id": f"p{pid}"},
+    )
 
 
 def bestofn_samples() -> list[Record]:
@@ -54,8 +61,12 @@ def bestofn_samples() -> list[Record]:
     out = []
     for pid in range(PROBLEMS):
         if pid % 2 == 0:
-            out += [sample(pid, 0, "7", "42", 0.2), sample(pid, 1, "42", "42", 0.9),
-                    sample(pid, 2, "7", "42", 0.2), sample(pid, 3, "8", "42", 0.3)]
+            out += [
+                sample(pid, 0, "7", "42", 0.2),
+                sample(pid, 1, "42", "42", 0.9),
+                sample(pid, 2, "7", "42", 0.2),
+                sample(pid, 3, "8", "42", 0.3),
+            ]
         else:
             out += [sample(pid, k, "42", "42", 0.8) for k in range(3)] + [sample(pid, 3, "5", "42", 0.1)]
     return out
@@ -74,19 +85,46 @@ def search_rows() -> list[dict]:
         for label in ("majority", "best_of_n"):
             for pid in range(10):
                 ok = pid < right[label]
-                rows.append({"id": f"p{pid}/{label}/n{budget}", "answer": "42" if ok else "7", "correct": ok,
-                             "meta": {"problem_id": f"p{pid}", "method": label, "method_name": label,
-                                      "budget": budget, "generated_tokens": 50 * budget,
-                                      "scored_tokens": 0 if label == "majority" else 60 * budget,
-                                      "wall_s": 0.01, "oracle": pid < 7}})
+                rows.append(
+                    {
+                        "id": f"p{pid}/{label}/n{budget}",
+                        "answer": "42" if ok else "7",
+                        "correct": ok,
+                        "meta": {
+                            "problem_id": f"p{pid}",
+                            "method": label,
+                            "method_name": label,
+                            "budget": budget,
+                            "generated_tokens": 50 * budget,
+                            "scored_tokens": 0 if label == "majority" else 60 * budget,
+                            "wall_s": 0.01,
+                            "oracle": pid < 7,
+                        },
+                    }
+                )
     return rows
 
 
 def labelled(pid: int, labels: list[float], truth: list[float], method: str) -> Record:
     soft = [0.75 * x for x in labels]
-    return Record(id=f"l{pid}", problem=f"problem {pid}", steps=["a", "b", "c"], reference="1", labels=labels,
-                  meta={"true_labels": truth, "annotation": {"method": method, "first_error": None, "hard": labels,
-                                                             "soft": soft, "rollouts": 6, "generated_tokens": 120}})
+    return Record(
+        id=f"l{pid}",
+        problem=f"problem {pid}",
+        steps=["a", "b", "c"],
+        reference="1",
+        labels=labels,
+        meta={
+            "true_labels": truth,
+            "annotation": {
+                "method": method,
+                "first_error": None,
+                "hard": labels,
+                "soft": soft,
+                "rollouts": 6,
+                "generated_tokens": 120,
+            },
+        },
+    )
 
 
 def annotate_run(folder: Path, method: str, records: list[Record]) -> None:
@@ -100,31 +138,74 @@ def annotate_run(folder: Path, method: str, records: list[Record]) -> None:
 def chain(tmp_path: Path) -> Path:
     """A quickstart-shaped runs/ folder in which the PRM beats majority vote."""
     runs = tmp_path / "runs"
-    write_json(runs / "policy" / "metrics.json", {
-        "objective": "sft", "eval": {"eval_loss": 0.3},
-        "policy": {"problems": 50, "answer_accuracy@T0": 0.54, "process_accuracy@T0": 0.5,
-                   "answer_accuracy@T0.7": 0.36, "process_accuracy@T0.7": 0.3},
-        "checkpoint": str(runs / "policy" / "final")})
-    write_json(runs / "sample" / "metrics.json", {
-        "problems": PROBLEMS, "samples": 4 * PROBLEMS, "n": 4, "accuracy": 0.5, "majority_accuracy": 0.5,
-        "pass_at_n": 1.0, "generated_tokens": 8000, "truncated": 0})
+    write_json(
+        runs / "policy" / "metrics.json",
+        {
+            "objective": "sft",
+            "eval": {"eval_loss": 0.3},
+            "policy": {
+                "problems": 50,
+                "answer_accuracy@T0": 0.54,
+                "process_accuracy@T0": 0.5,
+                "answer_accuracy@T0.7": 0.36,
+                "process_accuracy@T0.7": 0.3,
+            },
+            "checkpoint": str(runs / "policy" / "final"),
+        },
+    )
+    write_json(
+        runs / "sample" / "metrics.json",
+        {
+            "problems": PROBLEMS,
+            "samples": 4 * PROBLEMS,
+            "n": 4,
+            "accuracy": 0.5,
+            "majority_accuracy": 0.5,
+            "pass_at_n": 1.0,
+            "generated_tokens": 8000,
+            "truncated": 0,
+        },
+    )
     truth = [1.0, 0.0, 0.0]
-    annotate_run(runs / "annotate", "binary", [labelled(i, truth if i % 4 else [1.0, 1.0, 0.0], truth, "binary")
-                                               for i in range(8)])
+    annotate_run(
+        runs / "annotate",
+        "binary",
+        [labelled(i, truth if i % 4 else [1.0, 1.0, 0.0], truth, "binary") for i in range(8)],
+    )
     annotate_run(runs / "annotate_mc", "mc", [labelled(i, truth, truth, "mc") for i in range(4)])
-    write_json(runs / "prm" / "metrics.json", {
-        "objective": "prm", "eval": {"step_accuracy": 0.8, "step_f1": 0.7, "first_error_f1": 0.625}, "policy": {}})
+    write_json(
+        runs / "prm" / "metrics.json",
+        {"objective": "prm", "eval": {"step_accuracy": 0.8, "step_f1": 0.7, "first_error_f1": 0.625}, "policy": {}},
+    )
     write_jsonl(runs / "sample" / "samples.jsonl", bestofn_samples())
-    bench(tmp_path, "bestofn", f"output_dir: {runs / 'bench_bestofn'}\nbenchmark: bestofn\n"
-                               f"data: {{path: {runs / 'sample' / 'samples.jsonl'}}}\nbestofn: {{trials: 4}}\n")
-    pb = [{"id": f"q{i}", "generator": "g", "problem": "p", "steps": ["a", "b", "c"], "label": [-1, 1, 2, -1][i % 4],
-           "final_answer_correct": i % 4 in (0, 3)} for i in range(8)]
+    bench(
+        tmp_path,
+        "bestofn",
+        f"output_dir: {runs / 'bench_bestofn'}\nbenchmark: bestofn\n"
+        f"data: {{path: {runs / 'sample' / 'samples.jsonl'}}}\nbestofn: {{trials: 4}}\n",
+    )
+    pb = [
+        {
+            "id": f"q{i}",
+            "generator": "g",
+            "problem": "p",
+            "steps": ["a", "b", "c"],
+            "label": [-1, 1, 2, -1][i % 4],
+            "final_answer_correct": i % 4 in (0, 3),
+        }
+        for i in range(8)
+    ]
     write_json(tmp_path / "world" / "processbench.json", pb)
     preds = tmp_path / "preds.jsonl"
-    preds.write_text("".join(json.dumps({"id": r["id"], "prediction": [-1, 1, 0, 2][i % 4]}) + "\n"
-                             for i, r in enumerate(pb)))
-    bench(tmp_path, "pb", f"output_dir: {runs / 'bench_processbench'}\nbenchmark: processbench\n"
-                          f"data: {{path: {tmp_path / 'world' / 'processbench.json'}}}\npredictions: {preds}\n")
+    preds.write_text(
+        "".join(json.dumps({"id": r["id"], "prediction": [-1, 1, 0, 2][i % 4]}) + "\n" for i, r in enumerate(pb))
+    )
+    bench(
+        tmp_path,
+        "pb",
+        f"output_dir: {runs / 'bench_processbench'}\nbenchmark: processbench\n"
+        f"data: {{path: {tmp_path / 'world' / 'processbench.json'}}}\npredictions: {preds}\n",
+    )
     metrics = search_report.summarize(search_rows())
     metrics["budgets"] = [2, 4]
     write_json(runs / "search" / "metrics.json", metrics)
@@ -133,8 +214,14 @@ def chain(tmp_path: Path) -> Path:
 
 def report_recipe(tmp_path: Path, runs: Path, **extra: str) -> Path:
     lines = [f"output_dir: {tmp_path / 'report'}", "runs:"]
-    for key, folder in {"policy": "policy", "sample": "sample", "prm": "prm", "processbench": "bench_processbench",
-                        "bestofn": "bench_bestofn", "search": "search"}.items():
+    for key, folder in {
+        "policy": "policy",
+        "sample": "sample",
+        "prm": "prm",
+        "processbench": "bench_processbench",
+        "bestofn": "bench_bestofn",
+        "search": "search",
+    }.items():
         lines.append(f"  {key}: {extra.get(key, runs / folder)}")
     lines.append(f"  annotate: [{runs / 'annotate*'}]")
     path = tmp_path / "report.yaml"
@@ -192,9 +279,13 @@ def test_report_sections_and_plots(chain, tmp_path):
 
 
 def test_a_loss_is_said_plainly():
-    metrics = {"problems": 100, "accuracy": {"1": {"prm_min": 0.2, "majority_vote": 0.2, "pass@N": 0.2},
-                                             "8": {"prm_min": 0.25, "prm_last": 0.21, "majority_vote": 0.3,
-                                                   "pass@N": 0.6}}}
+    metrics = {
+        "problems": 100,
+        "accuracy": {
+            "1": {"prm_min": 0.2, "majority_vote": 0.2, "pass@N": 0.2},
+            "8": {"prm_min": 0.25, "prm_last": 0.21, "majority_vote": 0.3, "pass@N": 0.6},
+        },
+    }
     c = bestofn_comparison(metrics)
     assert (c.n, c.method, c.verdict) == (8, "prm_min", "below")
     assert c.diff == pytest.approx(-0.05)
@@ -242,11 +333,17 @@ def test_recipe_errors(tmp_path):
 def test_cli_exit_codes_and_dry_run(chain, tmp_path):
     env = {**os.environ, "PRMKIT_QUIET": "1", "COLUMNS": "200"}
     cli = [sys.executable, "-m", "prmkit", "report"]
-    bad = subprocess.run([*cli, str(report_recipe(tmp_path, chain)), "title.x=1"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    bad = subprocess.run(
+        [*cli, str(report_recipe(tmp_path, chain)), "title.x=1"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert bad.returncode == 2 and "error:" in bad.stderr
-    dry = subprocess.run([*cli, str(report_recipe(tmp_path, chain, search=str(tmp_path / "nope"))), "--dry-run"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    dry = subprocess.run(
+        [*cli, str(report_recipe(tmp_path, chain, search=str(tmp_path / "nope"))), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert dry.returncode == 0, dry.stderr
     shown = dry.stdout + dry.stderr
     assert "missing" in shown and "found" in shown
@@ -256,8 +353,11 @@ def test_cli_exit_codes_and_dry_run(chain, tmp_path):
 def test_headline_uses_the_paired_interval_when_bench_gives_one():
     from prmkit.report.headline import bestofn_comparison, describe
 
-    metrics = {"problems": 400, "accuracy": {"8": {"prm_min": 0.70, "majority_vote": 0.66, "pass@N": 0.9}},
-               "paired_vs_majority": {"8": {"prm_min": {"diff": 0.04, "ci95_low": 0.01, "ci95_high": 0.07}}}}
+    metrics = {
+        "problems": 400,
+        "accuracy": {"8": {"prm_min": 0.70, "majority_vote": 0.66, "pass@N": 0.9}},
+        "paired_vs_majority": {"8": {"prm_min": {"diff": 0.04, "ci95_low": 0.01, "ci95_high": 0.07}}},
+    }
     c = bestofn_comparison(metrics)
     assert c.paired_ci95 == (0.01, 0.07) and c.verdict == "beat"
     assert "paired 95% interval over 400 problems: +1.0 to +7.0 points" in describe(c)

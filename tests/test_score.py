@@ -32,9 +32,20 @@ def make_tiny_prm(path: Path, seed: int = 0) -> Path:
         model.score.weight.normal_(0, 0.15)
     model.save_pretrained(path)
     AutoTokenizer.from_pretrained(lm).save_pretrained(path)
-    meta = {"prmkit_version": "test", "format": "prmkit", "objective": "prm", "head": "token_classification",
-            "step_separator": "\n", "good_token": "+", "bad_token": "-", "chat_template": False, "label_type": "hard",
-            "last_step_only": False, "max_length": 512, "implicit": None}
+    meta = {
+        "prmkit_version": "test",
+        "format": "prmkit",
+        "objective": "prm",
+        "head": "token_classification",
+        "step_separator": "\n",
+        "good_token": "+",
+        "bad_token": "-",
+        "chat_template": False,
+        "label_type": "hard",
+        "last_step_only": False,
+        "max_length": 512,
+        "implicit": None,
+    }
     (path / "prmkit_prm.json").write_text(json.dumps(meta))
     return path
 
@@ -52,14 +63,18 @@ def setup(tmp_path_factory):
 
 def _recipe(setup, out: Path, **prm) -> ScoreRecipe:
     path = setup["root"] / f"{out.name}.yaml"
-    spec = {"output_dir": str(out), "data": {"path": str(setup["data"])}, "chunk_size": 5,
-            "prm": {"model": str(setup["prm"]), "device": "cpu", "max_batch_size": 4, **prm}}
+    spec = {
+        "output_dir": str(out),
+        "data": {"path": str(setup["data"])},
+        "chunk_size": 5,
+        "prm": {"model": str(setup["prm"]), "device": "cpu", "max_batch_size": 4, **prm},
+    }
     path.write_text(json.dumps(spec))
     return load_recipe(ScoreRecipe, path)
 
 
 def _lines(path: Path) -> list[dict]:
-    return [json.loads(l) for l in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_aggregates_registry():
@@ -81,7 +96,9 @@ def test_score_command_writes_scores_aggregates_metrics_and_resumes(setup, tmp_p
         assert d["meta"]["aggregates"]["prod"] == pytest.approx(math.prod(d["scores"]))
         assert d["meta"]["first_error"] == r.meta["first_error"]  # fields the stage does not know survive
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["compute"]["scored_tokens_this_run"] > 0 and metrics["compute"]["forward_passes_this_run"] == 5  # chunks 5+5+2, batches of 4: one pass per batch, not per prefix
+    assert (
+        metrics["compute"]["scored_tokens_this_run"] > 0 and metrics["compute"]["forward_passes_this_run"] == 5
+    )  # chunks 5+5+2, batches of 4: one pass per batch, not per prefix
     assert (out / "manifest.json").exists() and (out / "recipe.yaml").exists()
     # the same scores as a direct scorer call, whatever the chunking and batching
     direct = make_scorer("hf", model=str(setup["prm"]), device="cpu", max_batch_size=32)
@@ -124,8 +141,16 @@ def test_generative_scorer_runs_through_the_sampling_engine(setup, tmp_path):
     from prmkit.models.tiny import make_tiny_model
 
     policy = make_tiny_model(tmp_path / "verifier", hidden_size=64, num_layers=2, num_heads=2, seed=2)
-    scorer = make_scorer("generative", model=str(policy), device="cpu", k=3, max_new_tokens=12, temperature=1.0,
-                         template="Problem: {problem}\n{steps}\nVerification:\n", seed=0)
+    scorer = make_scorer(
+        "generative",
+        model=str(policy),
+        device="cpu",
+        k=3,
+        max_new_tokens=12,
+        temperature=1.0,
+        template="Problem: {problem}\n{steps}\nVerification:\n",
+        seed=0,
+    )
     items = [(r.problem, r.steps) for r in setup["records"][:2]]
     out = scorer.score(items)
     assert [len(o.scores) for o in out] == [len(s) for _, s in items]

@@ -58,7 +58,7 @@ class FakePolicy:
                     text = "\n".join(steps + [answer_step(steps)])
                     row.append(Completion(text, "eos", len(text) + 1))
                     continue
-                rest = self._full_step(done, current, digit)[len(current):]
+                rest = self._full_step(done, current, digit)[len(current) :]
                 if len(rest) + 1 <= params.max_new_tokens:
                     row.append(Completion(rest, "stop", len(rest) + 1, "\n"))
                 else:
@@ -99,12 +99,22 @@ class FakePRM:
 # --------------------------------------------------------------------------- helpers
 
 
-def context(n_problems: int = 1, draw_size: int = 4, max_steps: int = 12, depth: int = DEPTH,
-            step_max_tokens: int = 32) -> SearchContext:
+def context(
+    n_problems: int = 1, draw_size: int = 4, max_steps: int = 12, depth: int = DEPTH, step_max_tokens: int = 32
+) -> SearchContext:
     problems = [Record(id=f"p{k}", problem=f"Q{k}", reference="5") for k in range(n_problems)]
-    return SearchContext(problems, [f"{p.problem}\n" for p in problems], FakePolicy(depth), FakePRM(),
-                         SearchSampling(step_max_tokens=step_max_tokens, max_steps=max_steps),
-                         boundary_for("lines", None), "lines", None, seed=0, draw_size=draw_size)
+    return SearchContext(
+        problems,
+        [f"{p.problem}\n" for p in problems],
+        FakePolicy(depth),
+        FakePRM(),
+        SearchSampling(step_max_tokens=step_max_tokens, max_steps=max_steps),
+        boundary_for("lines", None),
+        "lines",
+        None,
+        seed=0,
+        draw_size=draw_size,
+    )
 
 
 def run(ctx: SearchContext, name: str, budget: int, **options):
@@ -248,12 +258,14 @@ def test_early_reject_on_beam_stops_candidates_part_way_through_a_step():
 
 
 def test_early_reject_margin_keeps_close_candidates():
-    out = run(context(), "early_reject", 4, beam_width=2, partial_tokens=2, keep_fraction=0.25, margin=0.15,
-              min_keep=2)[0]
+    out = run(
+        context(), "early_reject", 4, beam_width=2, partial_tokens=2, keep_fraction=0.25, margin=0.15, min_keep=2
+    )[0]
     # round 0: partial scores 0 .1 .2 .3: top quarter (at least N/M = 2) keeps 3, 2; margin 0.15 adds nothing
     assert out.details["rejected"] >= 2
-    wide = run(context(), "early_reject", 4, beam_width=2, partial_tokens=2, keep_fraction=0.25, margin=1.0,
-               min_keep=2)[0]
+    wide = run(
+        context(), "early_reject", 4, beam_width=2, partial_tokens=2, keep_fraction=0.25, margin=1.0, min_keep=2
+    )[0]
     assert wide.details == {"rejected": 0}
     assert wide.answer == run(context(), "beam", 4, beam_width=2)[0].answer
 
@@ -296,8 +308,9 @@ def test_early_reject_margin_only_on_best_of_n():
 
 def test_recipe_checks_budgets_labels_and_partial_tokens():
     base = {"output_dir": "x", "data": {"path": "d"}, "policy": {"model": "m"}, "prm": {"model": "r"}}
-    ok = SearchRecipe.model_validate({**base, "methods": {"beam": {}, "bon": {"name": "best_of_n"}},
-                                      "budgets": [8, 2, 4, 4]})
+    ok = SearchRecipe.model_validate(
+        {**base, "methods": {"beam": {}, "bon": {"name": "best_of_n"}}, "budgets": [8, 2, 4, 4]}
+    )
     assert ok.budgets == [2, 4, 8] and ok.methods["beam"].name == "beam"
     assert ok.methods["beam"].width(2) == 2
     with pytest.raises(ValueError, match="multiple of beam_width"):

@@ -57,13 +57,16 @@ def models(tmp_path_factory) -> Path:
 
 def recipe_file(root: Path, out: Path, **overrides) -> Path:
     data = {
-        "seed": 1, "output_dir": str(out),
+        "seed": 1,
+        "output_dir": str(out),
         "data": {"path": str(root / "problems.jsonl")},
         "policy": {"model": str(root / "policy"), "device": "cpu"},
         "prm": {"model": str(root / "prm"), "device": "cpu"},
         "steps": {"style": "lines"},
         "sampling": {"temperature": 1.0, "step_max_tokens": 12, "max_steps": 6, "max_new_tokens": 40},
-        "methods": METHODS, "budgets": [2, 4], "chunk_size": 4,
+        "methods": METHODS,
+        "budgets": [2, 4],
+        "chunk_size": 4,
     }
     for key, value in overrides.items():
         data[key] = value
@@ -82,8 +85,7 @@ def read(path: Path, drop_wall: bool = True) -> list[dict]:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PRMKIT_QUIET": "1"}
-    return subprocess.run([sys.executable, "-m", "prmkit", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "prmkit", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_search_end_to_end_with_a_tiny_policy_and_prm_and_a_torn_resume(models, tmp_path):
@@ -123,14 +125,26 @@ def test_search_end_to_end_with_a_tiny_policy_and_prm_and_a_torn_resume(models, 
 
 def fake_recipe(tmp_path: Path, out: Path, n_problems: int = 5, **overrides) -> SearchRecipe:
     data = tmp_path / "q.jsonl"
-    data.write_text("".join(json.dumps({"id": f"q{k}", "problem": f"Q{k}", "reference": "5"}) + "\n"
-                            for k in range(n_problems)))
-    body = {"output_dir": str(out), "data": {"path": str(data)}, "policy": {"model": "fake"},
-            "prm": {"model": "fake", "format": "prmkit"}, "steps": {"style": "lines"},
-            "sampling": {"step_max_tokens": 32},
-            "methods": {"beam": {"beam_width": 2}, "dvts": {"beam_width": 2}, "bon": {"name": "best_of_n"},
-                        "er": {"name": "early_reject", "beam_width": 2, "partial_tokens": 2}},
-            "budgets": [2, 4], "chunk_size": 2, **overrides}
+    data.write_text(
+        "".join(json.dumps({"id": f"q{k}", "problem": f"Q{k}", "reference": "5"}) + "\n" for k in range(n_problems))
+    )
+    body = {
+        "output_dir": str(out),
+        "data": {"path": str(data)},
+        "policy": {"model": "fake"},
+        "prm": {"model": "fake", "format": "prmkit"},
+        "steps": {"style": "lines"},
+        "sampling": {"step_max_tokens": 32},
+        "methods": {
+            "beam": {"beam_width": 2},
+            "dvts": {"beam_width": 2},
+            "bon": {"name": "best_of_n"},
+            "er": {"name": "early_reject", "beam_width": 2, "partial_tokens": 2},
+        },
+        "budgets": [2, 4],
+        "chunk_size": 2,
+        **overrides,
+    }
     path = tmp_path / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(body))
     return load_recipe(SearchRecipe, path)
@@ -164,8 +178,13 @@ def test_kill_and_resume_gives_exactly_the_uninterrupted_records(tmp_path, monke
     rows = command.run(fake_recipe(tmp_path, tmp_path / "cut"), "r.yaml")
     assert rows["resumed results"] == len(partial)
     assert read(tmp_path / "cut" / "results.jsonl") == whole
-    accuracy = [{k: v["budgets"]["4"]["accuracy"] for k, v in json.loads((tmp_path / d / "metrics.json")
-                 .read_text())["methods"].items()} for d in ("whole", "cut")]
+    accuracy = [
+        {
+            k: v["budgets"]["4"]["accuracy"]
+            for k, v in json.loads((tmp_path / d / "metrics.json").read_text())["methods"].items()
+        }
+        for d in ("whole", "cut")
+    ]
     assert accuracy[0] == accuracy[1] and accuracy[0]["beam"] > 0
     # a rerun of the finished search samples nothing and leaves the results as they were
     before = (tmp_path / "cut" / "results.jsonl").read_bytes()
@@ -205,8 +224,11 @@ def test_prm_format_that_does_not_match_its_checkpoint(models, tmp_path, no_comp
     cfg = recipe_file(models, tmp_path / "o", prm={"model": str(models / "prm"), "format": "math_shepherd"})
     with pytest.raises(ModelError, match="does not match the checkpoint.*trained with format 'prmkit'"):
         command.run(load_recipe(SearchRecipe, cfg), str(cfg))
-    cfg = recipe_file(models, tmp_path / "o2", prm={"model": str(models / "prm"), "format": "prmkit",
-                                                    "format_options": {"step_separator": "\n\n"}})
+    cfg = recipe_file(
+        models,
+        tmp_path / "o2",
+        prm={"model": str(models / "prm"), "format": "prmkit", "format_options": {"step_separator": "\n\n"}},
+    )
     with pytest.raises(ModelError, match="step_separator"):
         command.run(load_recipe(SearchRecipe, cfg), str(cfg))
     cfg = recipe_file(models, tmp_path / "o3", prm={"model": str(models / "policy")})
@@ -225,8 +247,12 @@ def test_empty_step_separator_and_empty_problem(models, tmp_path, no_compute):
     with pytest.raises(RecipeError, match="non-empty tag"):
         command.run(load_recipe(SearchRecipe, cfg), str(cfg))
     data = tmp_path / "bad.jsonl"
-    data.write_text(json.dumps({"id": "a", "problem": "Q", "reference": "1"}) + "\n"
-                    + json.dumps({"id": "b", "problem": "  ", "reference": "1"}) + "\n")
+    data.write_text(
+        json.dumps({"id": "a", "problem": "Q", "reference": "1"})
+        + "\n"
+        + json.dumps({"id": "b", "problem": "  ", "reference": "1"})
+        + "\n"
+    )
     cfg = recipe_file(models, tmp_path / "o2", data={"path": str(data)})
     with pytest.raises(DataError, match="empty problem"):
         command.run(load_recipe(SearchRecipe, cfg), str(cfg))
@@ -247,10 +273,12 @@ def test_shards_with_another_chunk_size_find_the_same_solutions(models, tmp_path
     float32 noise, since a batch of another shape rounds the PRM's matmuls differently)."""
     command.run(load_recipe(SearchRecipe, recipe_file(models, tmp_path / "whole")), "r.yaml")
     for i in range(2):
-        command.run(load_recipe(SearchRecipe, recipe_file(models, tmp_path / f"s{i}", shard=f"{i}/2",
-                                                          chunk_size=1)), "r.yaml")
-    merged = recipe_file(models, tmp_path / "merged", merge_from=[str(tmp_path / "s0"), str(tmp_path / "s1")],
-                         chunk_size=1)
+        command.run(
+            load_recipe(SearchRecipe, recipe_file(models, tmp_path / f"s{i}", shard=f"{i}/2", chunk_size=1)), "r.yaml"
+        )
+    merged = recipe_file(
+        models, tmp_path / "merged", merge_from=[str(tmp_path / "s0"), str(tmp_path / "s1")], chunk_size=1
+    )
     command.run(load_recipe(SearchRecipe, merged), "r.yaml")
 
     def records(folder: str) -> list[dict]:

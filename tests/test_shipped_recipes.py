@@ -21,8 +21,16 @@ RECIPES = sorted((Path(__file__).parents[1] / "recipes").rglob("*.yaml"))
 # which stage runs each shipped recipe, by the start of its file name (sample_train.yaml, annotate_mc.yaml, ...);
 # any other name (recipes/processbench/*.yaml) is a bench recipe
 STAGE_OF = {
-    "world": "world", "policy": "train", "prm": "train", "train": "train", "sample": "sample",
-    "annotate": "annotate", "search": "search", "score": "score", "bench": "bench", "report": "report",
+    "world": "world",
+    "policy": "train",
+    "prm": "train",
+    "train": "train",
+    "sample": "sample",
+    "annotate": "annotate",
+    "search": "search",
+    "score": "score",
+    "bench": "bench",
+    "report": "report",
 }
 
 

@@ -25,7 +25,7 @@ SAMPLES = [
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core box OpenMP spinning makes them ~10x slower."""
+    """Tiny models gain nothing from intra-op threads; on a busy 2-core box OpenMP spinning makes them ~10x slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -64,7 +64,9 @@ def test_bpe_tokenizer_learns_merges() -> None:
 
 def test_words_tokenizer_makes_frequent_words_and_numbers_single_tokens() -> None:
     tok = train_tokenizer(WORLD * 3, "words", vocab_size=300)
-    pieces = tok.convert_ids_to_tokens(tok("Step 2: 19 * 3 = 57\nThe answer is 57.", add_special_tokens=False)["input_ids"])
+    pieces = tok.convert_ids_to_tokens(
+        tok("Step 2: 19 * 3 = 57\nThe answer is 57.", add_special_tokens=False)["input_ids"]
+    )
     assert pieces == ["Step", " 2", ":", " 19", " *", " 3", " =", " 57", "Ċ", "The", " answer", " is", " 57", "."]
     # a number it never saw falls back to known pieces and bytes: still lossless
     assert tok.decode(tok("The answer is 1234567.")["input_ids"], skip_special_tokens=True) == "The answer is 1234567."
@@ -87,8 +89,15 @@ def test_chat_template_renders_conversation() -> None:
 @pytest.mark.parametrize("arch,cls", [("qwen2", "Qwen2ForCausalLM"), ("llama", "LlamaForCausalLM")])
 @pytest.mark.parametrize("kind", ["char", "bpe", "words"])
 def test_tiny_model_round_trip(tmp_path: Path, arch: str, cls: str, kind: str) -> None:
-    path = make_tiny_model(tmp_path / "m", arch, texts=WORLD * 3, tokenizer_kind=kind, vocab_size=300,
-                           extra_tokens=PRM_TOKENS, chat_template=True)
+    path = make_tiny_model(
+        tmp_path / "m",
+        arch,
+        texts=WORLD * 3,
+        tokenizer_kind=kind,
+        vocab_size=300,
+        extra_tokens=PRM_TOKENS,
+        chat_template=True,
+    )
     assert (path / "model.safetensors").is_file() and (path / "config.json").is_file()
     model = AutoModelForCausalLM.from_pretrained(path)
     tok = AutoTokenizer.from_pretrained(path)

@@ -53,17 +53,33 @@ def data(tmp_path_factory) -> dict[str, Path]:
 def policy(tmp_path_factory, data) -> Path:
     """A tiny policy trained from scratch by the sft objective (also the sft test)."""
     out = tmp_path_factory.mktemp("policy")
-    recipe = make_recipe(out, "sft", data["sft"], init={"tiny": TINY}, steps={"style": "lines"},
-                         training={"max_steps": 40, "learning_rate": 3e-3, "batch_size": 16, "logging_steps": 5},
-                         eval={"data": {"path": str(data["sft_eval"])}, "task": "arithmetic", "problems": 8,
-                               "temperatures": [0.0], "max_new_tokens": 40})
+    recipe = make_recipe(
+        out,
+        "sft",
+        data["sft"],
+        init={"tiny": TINY},
+        steps={"style": "lines"},
+        training={"max_steps": 40, "learning_rate": 3e-3, "batch_size": 16, "logging_steps": 5},
+        eval={
+            "data": {"path": str(data["sft_eval"])},
+            "task": "arithmetic",
+            "problems": 8,
+            "temperatures": [0.0],
+            "max_new_tokens": 40,
+        },
+    )
     run(recipe, "test")
     return out
 
 
 def make_recipe(out: Path, objective: str, path: Path, **sections) -> TrainRecipe:
-    d = {"output_dir": str(out), "objective": objective, "data": {"path": str(path)}, "max_length": 256,
-         "training": {"max_steps": 6, "batch_size": 8, "learning_rate": 1e-3, "logging_steps": 1, "save_steps": 50}}
+    d = {
+        "output_dir": str(out),
+        "objective": objective,
+        "data": {"path": str(path)},
+        "max_length": 256,
+        "training": {"max_steps": 6, "batch_size": 8, "learning_rate": 1e-3, "logging_steps": 1, "save_steps": 50},
+    }
     for key, value in sections.items():
         d[key] = {**d.get(key, {}), **value} if isinstance(value, dict) else value
     return validate(TrainRecipe, d, "test recipe")
@@ -80,16 +96,23 @@ def test_sft_from_scratch_learns_and_generates(policy):
     from prmkit.engines.hf import HFSampler
 
     sampler = HFSampler(str(policy / "final"))
-    (completion,), = sampler.generate(["Start at 3. Add 2. What is the result?\n"],
-                                      SamplingParams(temperature=0, max_new_tokens=30))
+    ((completion,),) = sampler.generate(
+        ["Start at 3. Add 2. What is the result?\n"], SamplingParams(temperature=0, max_new_tokens=30)
+    )
     assert completion.num_tokens > 0 and completion.text.strip()
 
 
 @pytest.mark.parametrize("head", ["token_classification", "lm"])
 @pytest.mark.parametrize("labels", ["hard", "soft"])
 def test_prm_heads_and_label_types(tmp_path, data, policy, head, labels):
-    recipe = make_recipe(tmp_path, "prm", data[labels], init={"model": str(policy / "final")}, prm={"head": head},
-                         eval={"data": {"path": str(data["hard_eval"])}})
+    recipe = make_recipe(
+        tmp_path,
+        "prm",
+        data[labels],
+        init={"model": str(policy / "final")},
+        prm={"head": head},
+        eval={"data": {"path": str(data["hard_eval"])}},
+    )
     rows = run(recipe, "test")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert math.isfinite(metrics["train"]["loss_last"]) and metrics["train"]["steps"] == 6
@@ -103,8 +126,13 @@ def test_prm_heads_and_label_types(tmp_path, data, policy, head, labels):
 
 
 def test_prm_loss_decreases(tmp_path, data, policy):
-    recipe = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")},
-                         training={"max_steps": 30, "learning_rate": 3e-3})
+    recipe = make_recipe(
+        tmp_path,
+        "prm",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        training={"max_steps": 30, "learning_rate": 3e-3},
+    )
     run(recipe, "test")
     losses = [h["loss"] for h in json.loads((tmp_path / "metrics.json").read_text())["loss_history"]]
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5
@@ -117,8 +145,12 @@ def test_soft_label_reaches_the_loss_unchanged(tmp_path, data, policy):
 
     model, tok = load_for_training(str(policy / "final"), objective.model_kind)
     objective.setup(model, tok, str(policy / "final"))
-    rec = Record(id="r1", problem="Start at 3. Add 2. What is the result?", steps=["3 + 2 = 5", "The answer is 5."],
-                 labels=[1.0, 0.25])
+    rec = Record(
+        id="r1",
+        problem="Start at 3. Add 2. What is the result?",
+        steps=["3 + 2 = 5", "The answer is 5."],
+        labels=[1.0, 0.25],
+    )
     enc = objective.encode([rec], tok, "mem")
     batch = PadCollator(tok.pad_token_id)(enc.features)
     supervised = batch["targets"][batch["targets"] != -100.0]
@@ -135,8 +167,9 @@ def test_soft_label_reaches_the_loss_unchanged(tmp_path, data, policy):
 
 
 def test_truncation_is_reported(tmp_path, data, policy):
-    recipe = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")}, max_length=95,
-                         training={"max_steps": 2})
+    recipe = make_recipe(
+        tmp_path, "prm", data["hard"], init={"model": str(policy / "final")}, max_length=95, training={"max_steps": 2}
+    )
     rows = run(recipe, "test")
     stats = json.loads((tmp_path / "metrics.json").read_text())["data"]
     assert stats["dropped_labels"] > 0 and stats["truncated_records"] > 0
@@ -158,8 +191,14 @@ def test_unknown_objective_lists_allowed(tmp_path, data):
 
 
 def test_last_step_only_is_an_orm(tmp_path, data, policy):
-    recipe = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")},
-                         prm={"last_step_only": True}, eval={"data": {"path": str(data["hard_eval"])}})
+    recipe = make_recipe(
+        tmp_path,
+        "prm",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        prm={"last_step_only": True},
+        eval={"data": {"path": str(data["hard_eval"])}},
+    )
     run(recipe, "test")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data"]["labels"] == 48 and "outcome_accuracy" in metrics["eval"]
@@ -167,8 +206,14 @@ def test_last_step_only_is_an_orm(tmp_path, data, policy):
 
 
 def test_implicit_prm(tmp_path, data, policy):
-    recipe = make_recipe(tmp_path, "implicit", data["hard"], init={"model": str(policy / "final")},
-                         implicit={"beta": 0.1}, eval={"data": {"path": str(data["hard_eval"])}})
+    recipe = make_recipe(
+        tmp_path,
+        "implicit",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        implicit={"beta": 0.1},
+        eval={"data": {"path": str(data["hard_eval"])}},
+    )
     objective = make_objective(recipe)
     from prmkit.train.init_model import load_for_training
 
@@ -192,8 +237,13 @@ def test_implicit_prm(tmp_path, data, policy):
 def test_lora_is_merged_into_a_plain_checkpoint(tmp_path, data, policy, targets):
     from transformers import AutoModelForTokenClassification
 
-    recipe = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")},
-                         lora={"r": 4, "alpha": 8, "target_modules": targets})
+    recipe = make_recipe(
+        tmp_path,
+        "prm",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        lora={"r": 4, "alpha": 8, "target_modules": targets},
+    )
     run(recipe, "test")
     final = tmp_path / "final"
     assert not (final / "adapter_config.json").exists()
@@ -205,12 +255,14 @@ def test_lora_is_merged_into_a_plain_checkpoint(tmp_path, data, policy, targets)
 
 
 def test_resume_continues_from_last_checkpoint(tmp_path, data, policy):
-    first = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")},
-                        training={"max_steps": 4, "save_steps": 2})
+    first = make_recipe(
+        tmp_path, "prm", data["hard"], init={"model": str(policy / "final")}, training={"max_steps": 4, "save_steps": 2}
+    )
     run(first, "test")
     assert (tmp_path / "checkpoint-4" / "prmkit_train_state.json").is_file()
-    again = make_recipe(tmp_path, "prm", data["hard"], init={"model": str(policy / "final")},
-                        training={"max_steps": 6, "save_steps": 2})
+    again = make_recipe(
+        tmp_path, "prm", data["hard"], init={"model": str(policy / "final")}, training={"max_steps": 6, "save_steps": 2}
+    )
     run(again, "test")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["train"]["resumed_from"].endswith("checkpoint-4") and metrics["train"]["steps"] == 6
@@ -219,8 +271,13 @@ def test_resume_continues_from_last_checkpoint(tmp_path, data, policy):
 
 def test_implicit_step_target_puts_each_label_on_its_step(tmp_path, data, policy):
     """implicit.target=steps: the loss is BCE of each step's cumulative reward against that step's label."""
-    recipe = make_recipe(tmp_path, "implicit", data["hard"], init={"model": str(policy / "final")},
-                         implicit={"beta": 0.1, "target": "steps"})
+    recipe = make_recipe(
+        tmp_path,
+        "implicit",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        implicit={"beta": 0.1, "target": "steps"},
+    )
     objective = make_objective(recipe)
     from prmkit.train.init_model import load_for_training
 
@@ -265,9 +322,14 @@ def test_likelihood_prm_scores_the_same_in_training_and_score(tmp_path, data, po
     from prmkit.engines.hf_scorer import HFScorer
     from prmkit.train.init_model import load_for_training
 
-    recipe = make_recipe(tmp_path, "likelihood", data["hard"], init={"model": str(policy / "final")},
-                         training={"max_steps": 3, "learning_rate": 1e-5},
-                         eval={"data": {"path": str(data["hard_eval"])}})
+    recipe = make_recipe(
+        tmp_path,
+        "likelihood",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        training={"max_steps": 3, "learning_rate": 1e-5},
+        eval={"data": {"path": str(data["hard_eval"])}},
+    )
     run(recipe, "test")
     meta = read_metadata(tmp_path / "final")
     assert meta["format"] == "likelihood" and meta["scale"] != 1.0 and math.isfinite(meta["bias"])

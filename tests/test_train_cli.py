@@ -21,19 +21,35 @@ ROOT = Path(__file__).parents[1]
 
 def prmkit(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PRMKIT_QUIET": "1"}
-    return subprocess.Popen([sys.executable, "-m", "prmkit", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "prmkit", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def test_kill_then_resume(tmp_path):
     data = tmp_path / "planted.jsonl"
     data.write_text("".join(r.to_json() + "\n" for r in get_task("arithmetic").planted_errors(48, 2, "easy")))
     recipe = {
-        "output_dir": str(tmp_path / "out"), "objective": "prm", "data": {"path": str(data)}, "max_length": 256,
+        "output_dir": str(tmp_path / "out"),
+        "objective": "prm",
+        "data": {"path": str(data)},
+        "max_length": 256,
         "init": {"tiny": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128}},
         "prm": {"head": "lm"},
-        "training": {"max_steps": 400, "batch_size": 4, "learning_rate": 1e-3, "logging_steps": 5, "save_steps": 5,
-                     "threads": 1},
+        "training": {
+            "max_steps": 400,
+            "batch_size": 4,
+            "learning_rate": 1e-3,
+            "logging_steps": 5,
+            "save_steps": 5,
+            "threads": 1,
+        },
     }
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -61,8 +77,17 @@ def test_kill_then_resume(tmp_path):
 
 def test_recipe_error_is_one_line(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({"output_dir": str(tmp_path), "objective": "prm", "data": {"path": "x"},
-                                    "init": {"model": "m"}, "training": {"learnig_rate": 1}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "output_dir": str(tmp_path),
+                "objective": "prm",
+                "data": {"path": "x"},
+                "init": {"model": "m"},
+                "training": {"learnig_rate": 1},
+            }
+        )
+    )
     proc = prmkit("train", str(path))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2

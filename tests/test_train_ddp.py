@@ -42,7 +42,10 @@ def test_two_cpu_processes_train_one_model(tmp_path):
     data = tmp_path / "planted.jsonl"
     data.write_text("".join(r.to_json() + "\n" for r in task.planted_errors(64, 5, "easy", correct_share=0.4)))
     recipe = {
-        "output_dir": str(tmp_path / "out"), "objective": "prm", "data": {"path": str(data)}, "max_length": 256,
+        "output_dir": str(tmp_path / "out"),
+        "objective": "prm",
+        "data": {"path": str(data)},
+        "max_length": 256,
         "init": {"tiny": {"hidden_size": 64, "num_layers": 2, "num_heads": 2, "intermediate_size": 128}},
         "training": {"max_steps": 12, "batch_size": 8, "learning_rate": 1e-2, "logging_steps": 1, "save_steps": 100},
     }
@@ -51,9 +54,25 @@ def test_two_cpu_processes_train_one_model(tmp_path):
     env = {**os.environ, "PRMKIT_QUIET": "1", "OMP_NUM_THREADS": "1"}
     # accelerate's multi-process launcher (torchrun underneath); with no GPU the ranks talk over gloo on CPU.
     # (`--cpu` would pick the single-process launcher.)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
-           str(tmp_path / "driver.py"), str(tmp_path / "r.yaml"), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29517",
+        str(tmp_path / "driver.py"),
+        str(tmp_path / "r.yaml"),
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -1,4 +1,4 @@
-"""`prmkit annotate RECIPE`: automatic step labels for solutions (mc, binary, omega, judge, consensus), resumable and audited.
+"""`prmkit annotate RECIPE`: automatic step labels (mc, binary, omega, judge, consensus), resumable and audited.
 
 Reads solutions (e.g. `prmkit sample`'s samples.jsonl, or any step-split layout with references), labels
 their steps with the chosen method, and writes `labels.jsonl` (prmkit records with `labels`; soft MC
@@ -47,7 +47,6 @@ class MethodSpec(Section):
     label_type: Literal["hard", "soft"] = "hard"
     """For mc and omega: which labels go into `labels` (both are kept in meta)."""
     consensus_base: Literal["mc", "binary"] = "mc"
-
 
 
 class JudgeSpec(Section):
@@ -105,8 +104,16 @@ class AnnotateRecipe(Section):
     """Output folders of finished shard runs of this recipe: join their records into output_dir; no rollouts."""
 
 
-RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype",
-                         "judge.model.device", "judge.model.max_batch_size", "chunk_size"})
+RESUME_SAFE = frozenset(
+    {
+        "policy.device",
+        "policy.max_batch_size",
+        "policy.dtype",
+        "judge.model.device",
+        "judge.model.max_batch_size",
+        "chunk_size",
+    }
+)
 
 
 def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
@@ -231,19 +238,27 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
     if data.readable:
         records, counts = select_solutions(recipe)
         worst = sum(worst_case_rollouts(recipe.method.name, len(x.steps), r.k) for x in records)
-        rows.update({**counts, "solutions to label": f"{len(records):,}", "rollouts (worst case)": f"{worst:,}",
-                     "max generated tokens (upper bound)": f"{worst * r.max_new_tokens:,}"})
+        rows.update(
+            {
+                **counts,
+                "solutions to label": f"{len(records):,}",
+                "rollouts (worst case)": f"{worst:,}",
+                "max generated tokens (upper bound)": f"{worst * r.max_new_tokens:,}",
+            }
+        )
         if recipe.method.name == "omega":
             bound, shown = _omega_bound(recipe, records)
             rows["rollouts (worst case)"] = shown
             rows["max generated tokens (upper bound)"] = f"{bound * r.max_new_tokens:,}"
     else:
         rule = WORST_CASE.get(recipe.method.name, "k per probed prefix")
-        rows.update({
-            "solutions to label": number(data.count),
-            "rollouts (worst case)": f"{rule} per solution, k = {r.k} (counted when the solutions exist)",
-            "max generated tokens (upper bound)": f"rollouts x max_new_tokens {r.max_new_tokens}",
-        })
+        rows.update(
+            {
+                "solutions to label": number(data.count),
+                "rollouts (worst case)": f"{rule} per solution, k = {r.k} (counted when the solutions exist)",
+                "max generated tokens (upper bound)": f"rollouts x max_new_tokens {r.max_new_tokens}",
+            }
+        )
     rows["output"] = str(Path(recipe.output_dir) / "labels.jsonl")
     return rows
 
@@ -253,8 +268,13 @@ def _labelled(recipe: AnnotateRecipe, record: Record, ann: Any) -> Record:
     use_soft = recipe.method.label_type == "soft" and ann.soft is not None
     out.labels = ann.soft if use_soft else ann.hard
     out.meta["annotation"] = {
-        "method": recipe.method.name, "first_error": ann.first_error, "hard": ann.hard, "soft": ann.soft,
-        "rollouts": ann.cost.rollouts, "generated_tokens": ann.cost.generated_tokens, **ann.details,
+        "method": recipe.method.name,
+        "first_error": ann.first_error,
+        "hard": ann.hard,
+        "soft": ann.soft,
+        "rollouts": ann.cost.rollouts,
+        "generated_tokens": ann.cost.generated_tokens,
+        **ann.details,
     }
     return out
 
@@ -283,17 +303,24 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     if todo and recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
         jm = recipe.judge.model
         judge_sampler = jm.build_sampler(recipe.seed)
-    runner = RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag,
-                           recipe.rollout.k) if sampler is not None else None
-    context = SimpleNamespace(judge=recipe.judge, judge_sampler=judge_sampler,
-                              consensus_base=recipe.method.consensus_base, omega=recipe.omega,
-                              max_rollouts_per_problem=recipe.max_rollouts_per_problem,
-                              task=_task(recipe, records))
+    runner = (
+        RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag, recipe.rollout.k)
+        if sampler is not None
+        else None
+    )
+    context = SimpleNamespace(
+        judge=recipe.judge,
+        judge_sampler=judge_sampler,
+        consensus_base=recipe.method.consensus_base,
+        omega=recipe.omega,
+        max_rollouts_per_problem=recipe.max_rollouts_per_problem,
+        task=_task(recipe, records),
+    )
     method = METHODS.get(recipe.method.name)
     resumed = len(done)
     with kept_writer, rejected_writer, progress_bar(f"annotating ({recipe.method.name})", len(records)) as advance:
         advance(len(records) - sum(len(c) for _, c in todo))
-        for index, chunk in todo:
+        for _, chunk in todo:
             annotations = method(chunk, runner, recipe.seed, context)
             pairs = annotations if per_problem(recipe) else zip(chunk, annotations)
             for record, ann in pairs:
@@ -310,13 +337,21 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
             s.close()
     metrics = summarize(out_dir, recipe)
     metrics["counts"] = counts
-    metrics["compute_this_run"] = {"wall_s": round(time.perf_counter() - t0, 3), "records_resumed": resumed,
-                                   "engines": engine_stats}
+    metrics["compute_this_run"] = {
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "records_resumed": resumed,
+        "engines": engine_stats,
+    }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     manifest.finish({"labelled": metrics["labelled"], "rejected": metrics["rejected"]})
-    rows: dict[str, Any] = {"method": recipe.method.name, **counts, "labelled": metrics["labelled"],
-                            "rejected": metrics["rejected"], "rollouts": metrics["cost"]["rollouts"],
-                            "generated tokens / solution": metrics["cost"]["generated_tokens_per_solution"]}
+    rows: dict[str, Any] = {
+        "method": recipe.method.name,
+        **counts,
+        "labelled": metrics["labelled"],
+        "rejected": metrics["rejected"],
+        "rollouts": metrics["cost"]["rollouts"],
+        "generated tokens / solution": metrics["cost"]["generated_tokens_per_solution"],
+    }
     rows.update(_audit_rows(metrics))
     rows["output"] = str(out_dir / "labels.jsonl")
     return rows
@@ -343,14 +378,24 @@ def merge(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
         item = ann.get("problem_item", meta.get("item"))
         return (item if isinstance(item, int) else 1 << 62, ann.get("path", 0))
 
-    counts = merge_shards(recipe.merge_from or [], out_dir, ["labels.jsonl", "rejected.jsonl"], recipe,
-                          resume_safe=RESUME_SAFE, order=order)
+    counts = merge_shards(
+        recipe.merge_from or [],
+        out_dir,
+        ["labels.jsonl", "rejected.jsonl"],
+        recipe,
+        resume_safe=RESUME_SAFE,
+        order=order,
+    )
     metrics = summarize(out_dir, recipe)
     metrics["merged_from"] = list(recipe.merge_from or [])
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     manifest.finish({"labelled": counts["labels.jsonl"], "rejected": counts["rejected.jsonl"]})
-    rows: dict[str, Any] = {"merged shards": len(recipe.merge_from or []), "labelled": metrics["labelled"],
-                            "rejected": metrics["rejected"], "rollouts": metrics["cost"]["rollouts"]}
+    rows: dict[str, Any] = {
+        "merged shards": len(recipe.merge_from or []),
+        "labelled": metrics["labelled"],
+        "rejected": metrics["rejected"],
+        "rollouts": metrics["cost"]["rollouts"],
+    }
     rows.update(_audit_rows(metrics))
     rows["output"] = str(out_dir / "labels.jsonl")
     return rows
@@ -361,7 +406,8 @@ def _audit_rows(metrics: dict[str, Any]) -> dict[str, str]:
     for key, value in (metrics.get("audit") or {}).items():
         if isinstance(value, dict):
             rows[f"audit {key}: step acc / first-error F1"] = (
-                f"{_fmt(value['step_accuracy'])} / {_fmt(value['first_error_f1'])}")
+                f"{_fmt(value['step_accuracy'])} / {_fmt(value['first_error_f1'])}"
+            )
     return rows
 
 
@@ -410,5 +456,4 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     return metrics
 
 
-register(Command(name="annotate", help=summary_of(__doc__), recipe=AnnotateRecipe,
-                 run=run, plan=_plan))
+register(Command(name="annotate", help=summary_of(__doc__), recipe=AnnotateRecipe, run=run, plan=_plan))

@@ -59,8 +59,13 @@ class RolloutRunner:
     """Turns (record, prefix length) requests into graded rollouts through one sampler call per round."""
 
     def __init__(
-        self, sampler: Sampler, prompt: PromptSpec, sampling: SamplingSpec, step_style: str,
-        step_tag: str | None, k: int,
+        self,
+        sampler: Sampler,
+        prompt: PromptSpec,
+        sampling: SamplingSpec,
+        step_style: str,
+        step_tag: str | None,
+        k: int,
     ) -> None:
         self.sampler = sampler
         self.prompt = prompt
@@ -86,20 +91,36 @@ class RolloutRunner:
     def params(self, seed: int, keys: list[Any]) -> SamplingParams:
         """Rollout sampling with one seed per request, from `seed` and the request's key (record id, prefix)."""
         s = self.sampling
-        return SamplingParams(n=self.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                              stop=list(s.stop), seed=seed, prompt_seeds=keyed_seeds(seed, keys))
+        return SamplingParams(
+            n=self.k,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_new_tokens=s.max_new_tokens,
+            stop=list(s.stop),
+            seed=seed,
+            prompt_seeds=keyed_seeds(seed, keys),
+        )
 
     def sample(self, requests: list[tuple[Record, list[str]]], seed: int) -> list[list[Rollout]]:
         """k graded rollouts after each (record, step prefix), one engine call for all requests."""
         if not requests:
             return []
-        outputs = self.sampler.generate([self.text_for(r, steps) for r, steps in requests],
-                                        self.params(seed, [f"{r.id}@{len(steps)}" for r, steps in requests]))
+        outputs = self.sampler.generate(
+            [self.text_for(r, steps) for r, steps in requests],
+            self.params(seed, [f"{r.id}@{len(steps)}" for r, steps in requests]),
+        )
         out = []
         for (record, _), completions in zip(requests, outputs):
-            out.append([Rollout(split_steps(c.text, self.step_style, self.step_tag),
-                                bool(is_equivalent(extract_answer(c.text), record.reference)), c.num_tokens)
-                        for c in completions])
+            out.append(
+                [
+                    Rollout(
+                        split_steps(c.text, self.step_style, self.step_tag),
+                        bool(is_equivalent(extract_answer(c.text), record.reference)),
+                        c.num_tokens,
+                    )
+                    for c in completions
+                ]
+            )
         return out
 
     def run(self, requests: list[tuple[Record, int]], seed: int) -> list[PrefixResult]:
@@ -118,9 +139,7 @@ class RolloutRunner:
             outputs = self.sampler.generate(prompts, self.params(seed, keys))
             for i, completions in zip(pending, outputs):
                 record, length = requests[i]
-                correct = sum(
-                    bool(is_equivalent(extract_answer(c.text), record.reference)) for c in completions
-                )
+                correct = sum(bool(is_equivalent(extract_answer(c.text), record.reference)) for c in completions)
                 cost = RolloutCost(len(completions), sum(c.num_tokens for c in completions))
                 results[i] = PrefixResult(length, correct, len(completions), cost)
         return [r for r in results if r is not None]

@@ -93,7 +93,9 @@ def _select(chosen: list[Candidate], aggregate: str) -> bool:
     return bool(best and best.correct)
 
 
-def evaluate_subset(problem: Problem, chosen: list[Candidate], aggregates: Sequence[str], weighted: str) -> dict[str, bool]:
+def evaluate_subset(
+    problem: Problem, chosen: list[Candidate], aggregates: Sequence[str], weighted: str
+) -> dict[str, bool]:
     out = {f"prm_{a}": _select(chosen, a) for a in aggregates}
     out[f"prm_weighted_vote_{weighted}"] = _vote(problem, chosen, weighted)
     out["majority_vote"] = _vote(problem, chosen, None)
@@ -112,8 +114,9 @@ def default_ns(n: int) -> list[int]:
     return ns
 
 
-def per_problem_curves(problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int,
-                       aggregates: Sequence[str], weighted: str) -> dict[int, dict[str, list[float]]]:
+def per_problem_curves(
+    problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int, aggregates: Sequence[str], weighted: str
+) -> dict[int, dict[str, list[float]]]:
     """Each problem's accuracy per N and method, averaged over `trials` seeded subsets (one when N = all).
 
     Kept per problem so that methods can be compared paired, problem by problem, on the same subsets."""
@@ -135,8 +138,9 @@ def per_problem_curves(problems: Sequence[Problem], ns: Sequence[int], trials: i
     return out
 
 
-def curves(problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int, aggregates: Sequence[str],
-           weighted: str) -> dict[int, dict[str, float]]:
+def curves(
+    problems: Sequence[Problem], ns: Sequence[int], trials: int, seed: int, aggregates: Sequence[str], weighted: str
+) -> dict[int, dict[str, float]]:
     """Accuracy per N and method, averaged over problems and over `trials` seeded subsets (one when N = all)."""
     per = per_problem_curves(problems, ns, trials, seed, aggregates, weighted)
     return {n: {m: sum(v) / len(v) for m, v in rows.items()} for n, rows in per.items()}
@@ -157,7 +161,9 @@ def paired_interval(method: Sequence[float], baseline: Sequence[float]) -> dict[
     return {"diff": mean, "ci95_low": mean - half, "ci95_high": mean + half, "problems": n}
 
 
-def paired_against(per: dict[int, dict[str, list[float]]], baseline: str = "majority_vote") -> dict[str, dict[str, dict[str, float]]]:
+def paired_against(
+    per: dict[int, dict[str, list[float]]], baseline: str = "majority_vote"
+) -> dict[str, dict[str, dict[str, float]]]:
     """For each N and each PRM-guided method (prm_*), its paired difference from `baseline`."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for n, rows in per.items():

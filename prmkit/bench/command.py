@@ -13,9 +13,21 @@ from prmkit.commands import Command, register, summary_of
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
 
-RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "chunk_size", "threshold.fixed",
-                         "threshold.tune_on", "bestofn.trials", "bestofn.ns", "bestofn.aggregates",
-                         "bestofn.weighted_aggregate", "processbench.subsets"})
+RESUME_SAFE = frozenset(
+    {
+        "prm.device",
+        "prm.max_batch_size",
+        "prm.max_batch_tokens",
+        "chunk_size",
+        "threshold.fixed",
+        "threshold.tune_on",
+        "bestofn.trials",
+        "bestofn.ns",
+        "bestofn.aggregates",
+        "bestofn.weighted_aggregate",
+        "processbench.subsets",
+    }
+)
 """Keys that change the report but not the cached scores, so a rerun may change them in the same folder."""
 
 
@@ -83,8 +95,9 @@ def _count(recipe: BenchRecipe, data: Any) -> int | dict[str, int | None] | None
         return len(read_samples(data_files(d.path, recipe.prmbench.files), d.limit))
     from prmkit.data.layouts import load_records
 
-    return sum(1 for _ in load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit,
-                                       **d.options))
+    return sum(
+        1 for _ in load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options)
+    )
 
 
 register(Command(name="bench", help=summary_of(__doc__), recipe=BenchRecipe, run=run, plan=_plan))

@@ -66,7 +66,12 @@ class Counts:
     lists: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in (*STEP_METRICS, "similarity")})
 
     def add(self, other: StepResult) -> None:
-        self.tp, self.fp, self.tn, self.fn = self.tp + other.tp, self.fp + other.fp, self.tn + other.tn, self.fn + other.fn
+        self.tp, self.fp, self.tn, self.fn = (
+            self.tp + other.tp,
+            self.fp + other.fp,
+            self.tn + other.tn,
+            self.fn + other.fn,
+        )
         for m in STEP_METRICS:
             self.lists[m].extend(getattr(other, m))
 
@@ -134,9 +139,17 @@ def summarize(counts: Counts, classification: str | None = None) -> dict[str, An
     else:
         prm_score = None if f1 is None or neg_f1 is None else 0.5 * f1 + 0.5 * neg_f1
     out: dict[str, Any] = {
-        "prm_score": prm_score, "f1": f1, "negative_f1": neg_f1, "precision": precision, "recall": recall,
-        "negative_precision": neg_p, "negative_recall": neg_r,
-        "tp": counts.tp, "fp": counts.fp, "tn": counts.tn, "fn": counts.fn,
+        "prm_score": prm_score,
+        "f1": f1,
+        "negative_f1": neg_f1,
+        "precision": precision,
+        "recall": recall,
+        "negative_precision": neg_p,
+        "negative_recall": neg_r,
+        "tp": counts.tp,
+        "fp": counts.fp,
+        "tn": counts.tn,
+        "fn": counts.fn,
     }
     for m in (*STEP_METRICS, "similarity"):
         out[m] = _mean(counts.lists[m])

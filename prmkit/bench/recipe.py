@@ -63,7 +63,6 @@ class BestOfNSpec(Section):
         return value
 
 
-
 class BenchRecipe(Section):
     seed: int = 0
     output_dir: str
@@ -79,7 +78,6 @@ class BenchRecipe(Section):
     processbench: ProcessBenchSpec = ProcessBenchSpec()
     prmbench: PRMBenchSpec = PRMBenchSpec()
     bestofn: BestOfNSpec = BestOfNSpec()
-
 
     @model_validator(mode="after")
     def _source(self) -> BenchRecipe:

@@ -51,7 +51,9 @@ def _pyplot() -> Any:
     return plt
 
 
-def bar_plot(path: Path, labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str, ylabel: str) -> Path:
+def bar_plot(
+    path: Path, labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str, ylabel: str
+) -> Path:
     """Grouped bars (one group per label, one bar per series); None values are left out."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(labels) + 2), 3.6))
@@ -73,8 +75,9 @@ def bar_plot(path: Path, labels: Sequence[str], series: dict[str, Sequence[float
     return path
 
 
-def line_plot(path: Path, xs: Sequence[int], series: dict[str, Sequence[float | None]], title: str, xlabel: str,
-              ylabel: str) -> Path:
+def line_plot(
+    path: Path, xs: Sequence[int], series: dict[str, Sequence[float | None]], title: str, xlabel: str, ylabel: str
+) -> Path:
     """Accuracy against N on a log2 axis, one line per method."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))

@@ -122,4 +122,3 @@ def model_label(model: str, engine: str | None = None) -> str:
 def number(value: int | None, unknown: str = AT_RUN_TIME) -> str:
     """A count for a plan row: 1,234,567, or what stands in for a count only known at run time."""
     return unknown if value is None else f"{value:,}"
-

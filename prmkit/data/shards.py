@@ -164,8 +164,12 @@ def _shard_recipe(folder: Path) -> dict[str, Any]:
 
 
 def merge_shards(
-    folders: list[str], out_dir: str | Path, files: list[str], recipe: BaseModel,
-    resume_safe: frozenset[str] = frozenset(), order: Callable[[dict[str, Any]], Any] | None = None,
+    folders: list[str],
+    out_dir: str | Path,
+    files: list[str],
+    recipe: BaseModel,
+    resume_safe: frozenset[str] = frozenset(),
+    order: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, int]:
     """Join the JSONL outputs `files` of shard runs (`folders`) into `out_dir`, each record exactly once.
 
@@ -199,8 +203,10 @@ def merge_shards(
             if not path.is_file():
                 raise DataError(f"{path}: missing; that shard has not run (run its command first)")
             if not is_complete(path):
-                raise DataError(f"{path}: incomplete shard (its run did not finish); "
-                                "run that shard's command again to complete it, then merge")
+                raise DataError(
+                    f"{path}: incomplete shard (its run did not finish); "
+                    "run that shard's command again to complete it, then merge"
+                )
         shards.setdefault(i, folder)
     assert total is not None
     missing = [f"{i}/{total}" for i in range(total) if i not in shards]
@@ -214,8 +220,9 @@ def merge_shards(
                     continue
                 d = json.loads(line)
                 if d["id"] in seen:
-                    raise DataError(f"{path} line {lineno}: record {d['id']!r} is in two shards "
-                                    f"(also in {seen[d['id']]})")
+                    raise DataError(
+                        f"{path} line {lineno}: record {d['id']!r} is in two shards (also in {seen[d['id']]})"
+                    )
                 seen[d["id"]] = path
                 merged[file].append(d)
     if missing:

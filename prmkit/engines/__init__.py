@@ -36,6 +36,21 @@ def make_sampler(name: str, **kwargs: Any) -> Sampler:
     return SAMPLERS.get(name)(**kwargs)
 
 
-__all__ = ["SAMPLERS", "Completion", "Sampler", "SamplerStats", "SamplingParams", "derive_seed", "find_stop",
-           "keyed_seeds", "make_sampler",
-           "AGGREGATES", "SCORERS", "ScoredSteps", "Scorer", "ScorerStats", "aggregate", "make_scorer"]
+__all__ = [
+    "SAMPLERS",
+    "Completion",
+    "Sampler",
+    "SamplerStats",
+    "SamplingParams",
+    "derive_seed",
+    "find_stop",
+    "keyed_seeds",
+    "make_sampler",
+    "AGGREGATES",
+    "SCORERS",
+    "ScoredSteps",
+    "Scorer",
+    "ScorerStats",
+    "aggregate",
+    "make_scorer",
+]

@@ -17,12 +17,18 @@ class Bidirectional:
     def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
         both = self.inner.score([*items, *[(p, list(reversed(s))) for p, s in items]])
         out = []
-        for (problem, steps), fwd, bwd in zip(items, both[: len(items)], both[len(items):]):
+        for (_, steps), fwd, bwd in zip(items, both[: len(items)], both[len(items) :]):
             n = len(steps)
             back = {n - 1 - j: s for j, s in enumerate(bwd.scores)}
             scores = [(s + back[i]) / 2 if i in back else s for i, s in enumerate(fwd.scores)]
-            out.append(ScoredSteps(scores, fwd.dropped_steps, fwd.tokens + bwd.tokens,
-                                   {"forward": fwd.scores, "backward": [back[i] for i in sorted(back)]}))
+            out.append(
+                ScoredSteps(
+                    scores,
+                    fwd.dropped_steps,
+                    fwd.tokens + bwd.tokens,
+                    {"forward": fwd.scores, "backward": [back[i] for i in sorted(back)]},
+                )
+            )
         if progress is not None:
             progress(len(items))
         return out

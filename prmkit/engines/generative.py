@@ -50,8 +50,17 @@ def combine(verdicts: list[dict[int, bool]], n_steps: int) -> tuple[list[float],
 
 class GenerativeScorer:
     def __init__(
-        self, model: str, *, sampler: str = "hf", k: int = 4, temperature: float = 0.7, max_new_tokens: int = 256,
-        template: str, chat_template: bool = False, seed: int = 0, **model_options: Any,
+        self,
+        model: str,
+        *,
+        sampler: str = "hf",
+        k: int = 4,
+        temperature: float = 0.7,
+        max_new_tokens: int = 256,
+        template: str,
+        chat_template: bool = False,
+        seed: int = 0,
+        **model_options: Any,
     ) -> None:
         if "{problem}" not in template or "{steps}" not in template:
             raise RecipeError("prm.generative.template must contain {problem} and {steps}")
@@ -76,7 +85,7 @@ class GenerativeScorer:
         params = SamplingParams(**self.params, seed=self.seed, prompt_seeds=keyed_seeds(self.seed, prompts))
         outputs = self.sampler.generate(prompts, params, progress=progress)
         results = []
-        for (problem, steps), completions in zip(items, outputs):
+        for (_, steps), completions in zip(items, outputs):
             scores, unjudged = combine([parse_verdicts(c.text, len(steps)) for c in completions], len(steps))
             generated = sum(c.num_tokens for c in completions)
             results.append(ScoredSteps(scores, 0, generated, {"unjudged": unjudged}))

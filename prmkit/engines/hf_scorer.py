@@ -135,8 +135,10 @@ def _token_classification(path: str, dtype: Any, trust_remote_code: bool, fmt: A
         raise ModelError(_load_failure(path, exc, "model config")) from exc
     if any("ProcessRewardModel" in a for a in (config.architectures or [])):
         if not trust_remote_code:
-            raise ModelError(f"{path!r} is a {config.architectures[0]} (custom code from its repository); set "
-                             "prm.trust_remote_code: true in the recipe only if you trust that code")
+            raise ModelError(
+                f"{path!r} is a {config.architectures[0]} (custom code from its repository); set "
+                "prm.trust_remote_code: true in the recipe only if you trust that code"
+            )
         return Head(_from_pretrained(AutoModel, path, dtype, True))
     return Head(_from_pretrained(AutoModelForTokenClassification, path, dtype, trust_remote_code))
 
@@ -158,11 +160,11 @@ def value_head_weights(path: str) -> dict[str, torch.Tensor]:
         with safe_open(str(file), framework="pt") as fh:
             for key in fh.keys():
                 if key.startswith("v_head."):
-                    found[key[len("v_head."):]] = fh.get_tensor(key)
+                    found[key[len("v_head.") :]] = fh.get_tensor(key)
     if not found:
         for file in sorted(folder.glob("*.bin")):
             state = torch.load(file, map_location="cpu", weights_only=True)
-            found.update({k[len("v_head."):]: v for k, v in state.items() if k.startswith("v_head.")})
+            found.update({k[len("v_head.") :]: v for k, v in state.items() if k.startswith("v_head.")})
     return found
 
 
@@ -171,8 +173,10 @@ def _value(path: str, dtype: Any, trust_remote_code: bool, fmt: Any) -> Head:
     from transformers import AutoModel
 
     if not Path(path).is_dir():
-        raise ModelError(f"value-head PRM {path!r}: download it to a local folder first (its v_head weights are "
-                         "read from the checkpoint files)")
+        raise ModelError(
+            f"value-head PRM {path!r}: download it to a local folder first (its v_head weights are "
+            "read from the checkpoint files)"
+        )
     weights = value_head_weights(path)
     if "summary.weight" not in weights:
         raise ModelError(f"{path}: no v_head.summary.weight in the checkpoint; not a value-head (Skywork-style) PRM")
@@ -191,8 +195,10 @@ def _implicit(path: str, dtype: Any, trust_remote_code: bool, fmt: Any) -> Head:
     from transformers import AutoModelForCausalLM
 
     reference = resolve_model(fmt.reference_model)
-    return ImplicitHead(_from_pretrained(AutoModelForCausalLM, path, dtype, trust_remote_code),
-                        _from_pretrained(AutoModelForCausalLM, reference, dtype, trust_remote_code))
+    return ImplicitHead(
+        _from_pretrained(AutoModelForCausalLM, path, dtype, trust_remote_code),
+        _from_pretrained(AutoModelForCausalLM, reference, dtype, trust_remote_code),
+    )
 
 
 @HEADS.register("likelihood")
@@ -210,21 +216,26 @@ def resolve_format(model: str, format: Any = "auto", options: dict[str, Any] | N
         return format
     if format == "auto":
         if options:
-            raise RecipeError("prm.format_options apply to a named format; with format: auto the checkpoint's "
-                              "prmkit_prm.json decides")
+            raise RecipeError(
+                "prm.format_options apply to a named format; with format: auto the checkpoint's prmkit_prm.json decides"
+            )
         return format_for_checkpoint(model)
     factory = FORMATS.get(format)
     from prmkit.formats import read_metadata
 
     meta = read_metadata(model) if Path(str(model)).is_dir() else None
     if meta and meta.get("format") and meta["format"] != format:
-        raise ModelError(f"{model}: this checkpoint was trained by prmkit as format {meta['format']!r} "
-                         f"(head {meta.get('head')!r}, see its prmkit_prm.json), not {format!r}; scoring it as "
-                         f"{format!r} would read the wrong outputs; use format: auto")
+        raise ModelError(
+            f"{model}: this checkpoint was trained by prmkit as format {meta['format']!r} "
+            f"(head {meta.get('head')!r}, see its prmkit_prm.json), not {format!r}; scoring it as "
+            f"{format!r} would read the wrong outputs; use format: auto"
+        )
     try:
         return factory(**(options or {}))
     except TypeError as exc:
-        allowed = [p for p in inspect.signature(factory).parameters if not p.startswith("_") and p not in ("name", "head")]
+        allowed = [
+            p for p in inspect.signature(factory).parameters if not p.startswith("_") and p not in ("name", "head")
+        ]
         raise RecipeError(f"prm.format_options for format {format!r}: {exc}; allowed: {', '.join(allowed)}") from None
 
 
@@ -269,7 +280,11 @@ class HFScorer:
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
         out: list[list[int]] = []
         for i in order:
-            if out and len(out[-1]) < self.max_batch_size and lengths[out[-1][0]] * (len(out[-1]) + 1) <= self.max_batch_tokens:
+            if (
+                out
+                and len(out[-1]) < self.max_batch_size
+                and lengths[out[-1][0]] * (len(out[-1]) + 1) <= self.max_batch_tokens
+            ):
                 out[-1].append(i)
             else:
                 out.append([i])
@@ -278,7 +293,9 @@ class HFScorer:
     @torch.inference_mode()
     def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
         start = time.perf_counter()
-        encoded = [self.format.encode(self.tokenizer, problem, list(steps), self.max_length) for problem, steps in items]
+        encoded = [
+            self.format.encode(self.tokenizer, problem, list(steps), self.max_length) for problem, steps in items
+        ]
         results: list[ScoredSteps | None] = [None] * len(items)
         for batch in self.batches([len(e.input_ids) for e in encoded]):
             todo = [i for i in batch if encoded[i].step_positions]

@@ -55,10 +55,13 @@ class ScorerStats:
             self._warned = True
             from prmkit.console import console
 
-            console.print(f"warning: {len(cut)} solution(s) longer than the PRM's max_length {max_length} tokens: "
-                          f"their last {sum(e.dropped_steps for e in cut)} step(s) are not scored (counted in "
-                          "metrics as truncated_records); raise prm.max_length to score them", highlight=False,
-                          markup=False)
+            console.print(
+                f"warning: {len(cut)} solution(s) longer than the PRM's max_length {max_length} tokens: "
+                f"their last {sum(e.dropped_steps for e in cut)} step(s) are not scored (counted in "
+                "metrics as truncated_records); raise prm.max_length to score them",
+                highlight=False,
+                markup=False,
+            )
 
 
 @runtime_checkable

@@ -92,8 +92,10 @@ def check_device(requested: str) -> str:
     """The device vLLM will use; a ModelError when the recipe asked for the other one."""
     actual = vllm_device()
     if requested not in ("auto", actual):
-        raise ModelError(f"engine 'vllm' runs on {actual} here (this vLLM build), but the recipe asks for device "
-                         f"{requested!r}; use device: auto or {actual}, or engine: hf")
+        raise ModelError(
+            f"engine 'vllm' runs on {actual} here (this vLLM build), but the recipe asks for device "
+            f"{requested!r}; use device: auto or {actual}, or engine: hf"
+        )
     return actual
 
 
@@ -132,8 +134,10 @@ def build_llm(
     device = check_device(device)
     extra = dict(engine_kwargs or {})
     if int(extra.get("data_parallel_size", 1)) > 1:
-        raise RecipeError("vllm.engine_kwargs.data_parallel_size: vLLM's offline LLM runs one data-parallel rank per "
-                          "process; run n processes (one per GPU, CUDA_VISIBLE_DEVICES=i) with shard=i/n instead")
+        raise RecipeError(
+            "vllm.engine_kwargs.data_parallel_size: vLLM's offline LLM runs one data-parallel rank per "
+            "process; run n processes (one per GPU, CUDA_VISIBLE_DEVICES=i) with shard=i/n instead"
+        )
     checks = [
         ("tensor_parallel_size", tensor_parallel_size, tensor_parallel_size >= 1, "an integer >= 1"),
         ("gpu_memory_utilization", gpu_memory_utilization, 0 < gpu_memory_utilization <= 1, "a fraction in (0, 1]"),

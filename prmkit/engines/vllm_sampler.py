@@ -90,10 +90,19 @@ class VLLMSampler:
         if max_batch_size < 1:
             raise RecipeError(f"engine.max_batch_size: got {max_batch_size}; allowed: an integer >= 1")
         self.llm = build_llm(
-            str(model), dtype=dtype, device=device, trust_remote_code=trust_remote_code, seed=seed,
-            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len, enforce_eager=enforce_eager, engine_kwargs=engine_kwargs,
-            runner="generate", enable_prefix_caching=enable_prefix_caching, max_num_seqs=max_batch_size,
+            str(model),
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            seed=seed,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            engine_kwargs=engine_kwargs,
+            runner="generate",
+            enable_prefix_caching=enable_prefix_caching,
+            max_num_seqs=max_batch_size,
             worker_extension_cls=EXTENSION,
         )
         self.tokenizer = tokenizer if tokenizer is not None else self.llm.get_tokenizer()
@@ -131,8 +140,12 @@ class VLLMSampler:
         def make(seed: int | None) -> Any:
             return VP(
                 n=1 if params.greedy else params.n,  # vLLM refuses greedy n > 1: the copies are made here
-                temperature=params.temperature, top_p=params.top_p, seed=seed,
-                max_tokens=params.max_new_tokens, stop=list(params.stop) or None, ignore_eos=params.ignore_eos,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=seed,
+                max_tokens=params.max_new_tokens,
+                stop=list(params.stop) or None,
+                ignore_eos=params.ignore_eos,
                 skip_special_tokens=True,
             )
 
@@ -150,10 +163,15 @@ class VLLMSampler:
         if not params.greedy and params.prompt_seeds is None:
             seed = params.seed if params.seed is not None else self._rng.randrange(2**31)
             self.llm.collective_rpc("prmkit_reseed", args=(seed,))
-        outputs = self.llm.generate(
-            [{"prompt_token_ids": ids} for ids in encoded], self._vllm_params(params, len(encoded)),
-            use_tqdm=_progress_bar(progress, 1 if params.greedy else params.n) if progress is not None else False,
-        ) if encoded else []
+        outputs = (
+            self.llm.generate(
+                [{"prompt_token_ids": ids} for ids in encoded],
+                self._vllm_params(params, len(encoded)),
+                use_tqdm=_progress_bar(progress, 1 if params.greedy else params.n) if progress is not None else False,
+            )
+            if encoded
+            else []
+        )
         out = [[self._completion(c, params.stop) for c in sorted(o.outputs, key=lambda c: c.index)] for o in outputs]
         if params.greedy and params.n > 1:
             out = [[replace(row[0], token_ids=list(row[0].token_ids)) for _ in range(params.n)] for row in out]

@@ -47,11 +47,15 @@ def _token_classification(path: str, fmt: Any, tokenizer: Any) -> dict[str, Any]
     if any(a in POOLING_ARCHS for a in archs):
         return {}
     if any(a.endswith("ProcessRewardModel") for a in archs):
-        raise ModelError(f"{path}: vLLM has no implementation of {archs[0]}; it serves {', '.join(POOLING_ARCHS)} "
-                         "and *ForTokenClassification checkpoints")
+        raise ModelError(
+            f"{path}: vLLM has no implementation of {archs[0]}; it serves {', '.join(POOLING_ARCHS)} "
+            "and *ForTokenClassification checkpoints"
+        )
     if archs and not any(a.endswith("ForTokenClassification") for a in archs):
-        raise ModelError(f"{path}: a token-classification PRM format needs a *ForTokenClassification or "
-                         f"{POOLING_ARCHS[0]} checkpoint, this one is {archs[0]}")
+        raise ModelError(
+            f"{path}: a token-classification PRM format needs a *ForTokenClassification or "
+            f"{POOLING_ARCHS[0]} checkpoint, this one is {archs[0]}"
+        )
     return {"convert": "classify"}
 
 
@@ -68,8 +72,7 @@ def _label_token_ids(fmt: Any, tokenizer: Any) -> tuple[int, int]:
 def _lm(path: str, fmt: Any, tokenizer: Any) -> dict[str, Any]:
     good, bad = _label_token_ids(fmt, tokenizer)
     tokens = tokenizer.convert_ids_to_tokens([good, bad])
-    return {"convert": "classify",
-            "hf_overrides": {"classifier_from_token": tokens, "method": "no_post_processing"}}
+    return {"convert": "classify", "hf_overrides": {"classifier_from_token": tokens, "method": "no_post_processing"}}
 
 
 SERVED: Registry[Callable[[str, Any, Any], dict[str, Any]]] = Registry("PRM head kind served by vLLM")
@@ -128,23 +131,41 @@ class VLLMScorer:
         try:
             served = SERVED.get(self.format.head)
         except RecipeError:
-            raise ModelError(f"engine 'vllm' cannot serve PRM format {self.format.name!r} ({self.format.head} head); "
-                             f"it serves {', '.join(SERVED.names())} heads; use engine: hf, or fallback: hf") from None
+            raise ModelError(
+                f"engine 'vllm' cannot serve PRM format {self.format.name!r} ({self.format.head} head); "
+                f"it serves {', '.join(SERVED.names())} heads; use engine: hf, or fallback: hf"
+            ) from None
         if getattr(self.format, "decision", "pair") != "pair":
-            raise ModelError(f"engine 'vllm' serves an lm-head PRM as a 2-token classifier, so format "
-                             f"{self.format.name!r} decision {self.format.decision!r} (full-vocabulary argmax) needs "
-                             "engine: hf")
+            raise ModelError(
+                f"engine 'vllm' serves an lm-head PRM as a 2-token classifier, so format "
+                f"{self.format.name!r} decision {self.format.decision!r} (full-vocabulary argmax) needs "
+                "engine: hf"
+            )
         self.device = check_device(device)
         self._llm_kwargs = dict(
-            dtype=dtype, device=device, trust_remote_code=trust_remote_code, seed=seed,
-            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-            max_model_len=max_model_len, enforce_eager=enforce_eager, engine_kwargs=engine_kwargs,
-            runner="pooling", max_num_seqs=max_batch_size,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            seed=seed,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            engine_kwargs=engine_kwargs,
+            runner="pooling",
+            max_num_seqs=max_batch_size,
             **served(self.path, self.format, self.tokenizer),
         )
-        self._hf_kwargs = dict(model=self.path, format=self.format, dtype=dtype, device=device,
-                               trust_remote_code=trust_remote_code, max_batch_size=max_batch_size,
-                               max_batch_tokens=max_batch_tokens, max_length=max_length)
+        self._hf_kwargs = dict(
+            model=self.path,
+            format=self.format,
+            dtype=dtype,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            max_batch_size=max_batch_size,
+            max_batch_tokens=max_batch_tokens,
+            max_length=max_length,
+        )
         self.max_length = _max_length(self.path, max_length, max_model_len)
         self.verify_against_hf = verify_against_hf
         self.verify_tolerance = verify_tolerance
@@ -221,8 +242,10 @@ class VLLMScorer:
         worst = 0.0
         for g, w in zip(got, want):
             if len(g) != len(w):
-                raise ModelError(f"vllm and hf scored a different number of steps ({len(g)} vs {len(w)}) with "
-                                 f"{self.path}; refusing to go on (use engine: hf)")
+                raise ModelError(
+                    f"vllm and hf scored a different number of steps ({len(g)} vs {len(w)}) with "
+                    f"{self.path}; refusing to go on (use engine: hf)"
+                )
             worst = max([worst, *(abs(a - b) for a, b in zip(g, w))])
         self.verified = worst
         if worst > self.verify_tolerance:
@@ -247,6 +270,15 @@ def make_vllm_scorer(fallback: str = "none", **kwargs: Any) -> Any:
         from prmkit.engines.hf_scorer import HFScorer
 
         warnings.warn(f"engine 'vllm' unavailable for this PRM ({exc}); scoring with engine 'hf'", stacklevel=2)
-        keep = ("model", "format", "format_options", "dtype", "device", "trust_remote_code", "max_batch_size",
-                "max_batch_tokens", "max_length")
+        keep = (
+            "model",
+            "format",
+            "format_options",
+            "dtype",
+            "device",
+            "trust_remote_code",
+            "max_batch_size",
+            "max_batch_tokens",
+            "max_length",
+        )
         return HFScorer(**{k: v for k, v in kwargs.items() if k in keep})

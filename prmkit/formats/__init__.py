@@ -62,13 +62,32 @@ def format_for_checkpoint(path: str | Path) -> PRMFormat:
     return factory(**_options_for(factory, meta, str(path)))
 
 
-__all__ = ["FORMATS", "METADATA_FILE", "EncodedSteps", "PRMFormat", "PrmkitFormat", "format_for_checkpoint",
-           "read_metadata"]
+__all__ = [
+    "FORMATS",
+    "METADATA_FILE",
+    "EncodedSteps",
+    "PRMFormat",
+    "PrmkitFormat",
+    "format_for_checkpoint",
+    "read_metadata",
+]
 
 # Public PRM families (score/bench helper): one registration each.
-from prmkit.formats.qwen_prm import QwenPRMFormat; FORMATS.register("qwen_prm")(QwenPRMFormat)  # noqa: E402,E702
-from prmkit.formats.math_shepherd import MathShepherdFormat; FORMATS.register("math_shepherd")(MathShepherdFormat)  # noqa: E402,E702
-from prmkit.formats.rlhflow import RLHFlowFormat; FORMATS.register("rlhflow")(RLHFlowFormat)  # noqa: E402,E702
-from prmkit.formats.skywork import SkyworkFormat; FORMATS.register("skywork")(SkyworkFormat)  # noqa: E402,E702
-from prmkit.formats.implicit import ImplicitFormat; FORMATS.register("implicit")(ImplicitFormat)  # noqa: E402,E702
-from prmkit.formats.likelihood import LikelihoodFormat; FORMATS.register("likelihood")(LikelihoodFormat)  # noqa: E402,E702
+from prmkit.formats.qwen_prm import QwenPRMFormat  # noqa: E402 - the format modules import FORMATS from above
+
+FORMATS.register("qwen_prm")(QwenPRMFormat)
+from prmkit.formats.math_shepherd import MathShepherdFormat  # noqa: E402 - the format modules import FORMATS from above
+
+FORMATS.register("math_shepherd")(MathShepherdFormat)
+from prmkit.formats.rlhflow import RLHFlowFormat  # noqa: E402 - the format modules import FORMATS from above
+
+FORMATS.register("rlhflow")(RLHFlowFormat)
+from prmkit.formats.skywork import SkyworkFormat  # noqa: E402 - the format modules import FORMATS from above
+
+FORMATS.register("skywork")(SkyworkFormat)
+from prmkit.formats.implicit import ImplicitFormat  # noqa: E402 - the format modules import FORMATS from above
+
+FORMATS.register("implicit")(ImplicitFormat)
+from prmkit.formats.likelihood import LikelihoodFormat  # noqa: E402 - the format modules import FORMATS from above
+
+FORMATS.register("likelihood")(LikelihoodFormat)

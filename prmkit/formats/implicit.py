@@ -29,12 +29,15 @@ class ImplicitFormat:
 
     def __post_init__(self) -> None:
         if not self.reference_model:
-            raise ModelError("implicit format: no reference_model (the checkpoint's prmkit_prm.json or the "
-                             "recipe's prm.format_options.reference_model must name it)")
+            raise ModelError(
+                "implicit format: no reference_model (the checkpoint's prmkit_prm.json or the "
+                "recipe's prm.format_options.reference_model must name it)"
+            )
 
     def encode(self, tokenizer: Any, problem: str, steps: list[str], max_length: int | None = None) -> EncodedSteps:
-        rendering = PrmkitFormat(head="token_classification", step_separator=self.step_separator,
-                                 chat_template=self.chat_template)
+        rendering = PrmkitFormat(
+            head="token_classification", step_separator=self.step_separator, chat_template=self.chat_template
+        )
         encoded = rendering.encode(tokenizer, problem, steps, max_length)
         encoded.extra["response_start"] = len(prompt_ids(tokenizer, problem, self.chat_template))
         return encoded

@@ -32,14 +32,16 @@ class LikelihoodFormat:
     head: str = field(default="likelihood", init=False)
 
     def encode(self, tokenizer: Any, problem: str, steps: list[str], max_length: int | None = None) -> EncodedSteps:
-        rendering = ImplicitFormat(reference_model="unused", step_separator=self.step_separator,
-                                   chat_template=self.chat_template)
+        rendering = ImplicitFormat(
+            reference_model="unused", step_separator=self.step_separator, chat_template=self.chat_template
+        )
         encoded = rendering.encode(tokenizer, problem, steps, max_length)
         encoded.extra["separator_tokens"] = len(tokenizer(self.step_separator, add_special_tokens=False)["input_ids"])
         return encoded
 
-    def step_scores(self, output: Any, positions: list[int], *, response_start: int,
-                    separator_tokens: int) -> list[float]:
+    def step_scores(
+        self, output: Any, positions: list[int], *, response_start: int, separator_tokens: int
+    ) -> list[float]:
         """Calibrated cumulative log-likelihood of the step texts (separators left out, as in training) from the
         per-token log-probabilities [seq] (0 at position 0)."""
         import torch

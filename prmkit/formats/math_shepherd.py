@@ -67,8 +67,10 @@ class MathShepherdFormat:
         return text, anchors
 
     def encode(self, tokenizer: Any, problem: str, steps: list[str], max_length: int | None = None) -> EncodedSteps:
-        self._label_ids = (single_token_id(tokenizer, self.good_token, "good_token"),
-                           single_token_id(tokenizer, self.bad_token, "bad_token"))
+        self._label_ids = (
+            single_token_id(tokenizer, self.good_token, "good_token"),
+            single_token_id(tokenizer, self.bad_token, "bad_token"),
+        )
         text, anchors = self.render(problem, steps)
         encoded, _ = encode_anchored(tokenizer, text, anchors, max_length, add_special_tokens=True)
         return encoded

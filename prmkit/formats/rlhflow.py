@@ -68,16 +68,20 @@ class RLHFlowFormat:
         return text, anchors
 
     def encode(self, tokenizer: Any, problem: str, steps: list[str], max_length: int | None = None) -> EncodedSteps:
-        self._label_ids = (single_token_id(tokenizer, self.good_token, "good_token"),
-                           single_token_id(tokenizer, self.bad_token, "bad_token"))
+        self._label_ids = (
+            single_token_id(tokenizer, self.good_token, "good_token"),
+            single_token_id(tokenizer, self.bad_token, "bad_token"),
+        )
         if not steps:
             return EncodedSteps([], [])
         text, anchors = self.render(tokenizer, problem, steps)
         encoded, tokens = encode_anchored(tokenizer, text, anchors, max_length=None, shift=-1)
         for t in tokens:
             if encoded.input_ids[t] != self._label_ids[0]:
-                raise ModelError(f"rlhflow format: the assistant's {self.good_token!r} merged with its neighbours "
-                                 "when tokenized; the scores would be read at the wrong place")
+                raise ModelError(
+                    f"rlhflow format: the assistant's {self.good_token!r} merged with its neighbours "
+                    "when tokenized; the scores would be read at the wrong place"
+                )
         if max_length is not None and encoded.step_positions and encoded.step_positions[-1] >= max_length:
             kept = sum(p < max_length for p in encoded.step_positions)
             cut = encoded.step_positions[kept - 1] + 1 if kept else max_length

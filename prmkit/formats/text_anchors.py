@@ -22,7 +22,11 @@ def token_at(offsets: list[tuple[int, int]], char: int) -> int:
 
 
 def encode_anchored(
-    tokenizer: Any, text: str, anchors: list[int], max_length: int | None = None, shift: int = 0,
+    tokenizer: Any,
+    text: str,
+    anchors: list[int],
+    max_length: int | None = None,
+    shift: int = 0,
     add_special_tokens: bool = False,
 ) -> tuple[EncodedSteps, list[int]]:
     """Token ids of `text` and, per anchor, the index of its token plus `shift` (e.g. -1: the token before).

@@ -1,4 +1,4 @@
-"""Model loading (local folder or Hub id, clear errors) and tiny locally-made models for tests and the embedded world."""
+"""Model loading (local folder or Hub id, clear errors) and locally made models (tiny, or random of real shapes)."""
 
 from prmkit.models.loading import load_causal_lm, load_tokenizer, resolve_model
 from prmkit.models.tiny import make_tiny_model, train_tokenizer

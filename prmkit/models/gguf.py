@@ -101,13 +101,17 @@ def available_memory() -> int | None:
 def check_convertible(info: GGUFInfo) -> None:
     known = supported_architectures()
     if known and info.architecture not in known:
-        raise ModelError(f"{info.path}: GGUF architecture {info.architecture!r} cannot be read by transformers "
-                         f"(it reads: {', '.join(sorted(known))})")
+        raise ModelError(
+            f"{info.path}: GGUF architecture {info.architecture!r} cannot be read by transformers "
+            f"(it reads: {', '.join(sorted(known))})"
+        )
     need = info.parameters * BYTES_PER_PARAM
     free = available_memory()
     if free is not None and need > free:
-        raise ModelError(f"{info.path}: converting its {info.parameters / 1e6:,.0f}M parameters needs about "
-                         f"{need / 2**30:.1f} GiB of memory; {free / 2**30:.1f} GiB is free")
+        raise ModelError(
+            f"{info.path}: converting its {info.parameters / 1e6:,.0f}M parameters needs about "
+            f"{need / 2**30:.1f} GiB of memory; {free / 2**30:.1f} GiB is free"
+        )
 
 
 def gguf_folder(path: str | Path) -> str:
@@ -127,23 +131,31 @@ def convert(info: GGUFInfo) -> None:
 
     from prmkit.console import console
 
-    console.print(f"converting {info.path} ({info.architecture}, {info.parameters / 1e6:,.1f}M parameters) once "
-                  f"into {info.folder}", highlight=False, markup=False)
+    console.print(
+        f"converting {info.path} ({info.architecture}, {info.parameters / 1e6:,.1f}M parameters) once "
+        f"into {info.folder}",
+        highlight=False,
+        markup=False,
+    )
     folder, name = str(info.path.parent), info.path.name
     try:
         loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype="float32")
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         config = AutoConfig.from_pretrained(folder, gguf_file=name)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
-        raise ModelError(f"{info.path}: transformers could not read this GGUF file: "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ModelError(
+            f"{info.path}: transformers could not read this GGUF file: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     plain = AutoModelForCausalLM.from_config(config, dtype=loaded.dtype)
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
     if unexpected or [m for m in missing if not m.endswith("lm_head.weight")]:
-        raise ModelError(f"{info.path}: the converted weights do not fit {type(plain).__name__} "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ModelError(
+            f"{info.path}: the converted weights do not fit {type(plain).__name__} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     if missing:  # tied embeddings: the head is the embedding matrix
         plain.tie_weights()
     tmp = info.folder.with_name(info.folder.name + f".tmp-{os.getpid()}")
@@ -151,8 +163,10 @@ def convert(info: GGUFInfo) -> None:
     tmp.mkdir(parents=True)
     plain.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / COMPLETE).write_text(json.dumps({"source": str(info.path), "architecture": info.architecture,
-                                            "parameters": info.parameters}) + "\n", encoding="utf-8")
+    (tmp / COMPLETE).write_text(
+        json.dumps({"source": str(info.path), "architecture": info.architecture, "parameters": info.parameters}) + "\n",
+        encoding="utf-8",
+    )
     try:
         tmp.rename(info.folder)
     except OSError:  # another process finished the same conversion first: use its folder

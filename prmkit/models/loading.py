@@ -13,8 +13,16 @@ from typing import Any
 from prmkit.errors import ModelError, RecipeError
 from prmkit.models.gguf import gguf_folder, is_gguf
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
-                   "spiece.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+)
+
+
 def _load_errors() -> tuple[type[BaseException], ...]:
     """What loading a model or tokenizer raises on bad files: OS and value errors, and safetensors' own error for a
     truncated or corrupt weights file (which is none of those)."""
@@ -155,8 +163,10 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
     source = resolve_model(path)
     folder = Path(source)
     if folder.is_dir() and not any((folder / f).exists() for f in TOKENIZER_FILES):
-        raise ModelError(f"{path!s}: the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
-                         "save the tokenizer beside the model (tokenizer.save_pretrained(folder))")
+        raise ModelError(
+            f"{path!s}: the model folder has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer beside the model (tokenizer.save_pretrained(folder))"
+        )
     try:
         return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -166,8 +176,10 @@ def load_tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
 def _load_failure(name: str, exc: BaseException, what: str) -> str:
     text = str(exc)
     if type(exc).__name__ == "SafetensorError":
-        return (f"{what} weights in {name!r} are corrupt or truncated ({text.splitlines()[0] if text else 'unreadable'});"
-                " copy or save the checkpoint again")
+        return (
+            f"{what} weights in {name!r} are corrupt or truncated ({text.splitlines()[0] if text else 'unreadable'});"
+            " copy or save the checkpoint again"
+        )
     if "trust_remote_code" in text:
         return (
             f"{what} of {name!r} needs custom code from its repository; set trust_remote_code: true "
@@ -192,9 +204,7 @@ def load_causal_lm(
     torch_dtype = resolve_dtype(dtype, device)
     source = resolve_model(path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, trust_remote_code=trust_remote_code
-        )
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, trust_remote_code=trust_remote_code)
     except LOAD_ERRORS as exc:
         raise ModelError(_load_failure(str(path), exc, "model")) from exc
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)

@@ -81,12 +81,20 @@ def _config(shape: Shape, tokenizer: Any) -> Any:
     from transformers import Qwen2Config
 
     return Qwen2Config(
-        vocab_size=shape.vocab_size, hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
-        num_attention_heads=shape.num_heads, num_key_value_heads=shape.num_kv_heads,
-        intermediate_size=shape.intermediate_size, max_position_embeddings=shape.max_position_embeddings,
-        rope_theta=shape.rope_theta, tie_word_embeddings=shape.tie_word_embeddings, use_sliding_window=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, dtype="bfloat16",
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        num_key_value_heads=shape.num_kv_heads,
+        intermediate_size=shape.intermediate_size,
+        max_position_embeddings=shape.max_position_embeddings,
+        rope_theta=shape.rope_theta,
+        tie_word_embeddings=shape.tie_word_embeddings,
+        use_sliding_window=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        dtype="bfloat16",
     )
 
 
@@ -96,8 +104,9 @@ def _device_and_dtype(device: str) -> tuple[Any, Any]:
     return torch.device(device), torch.bfloat16
 
 
-def make_random_lm(out_dir: str | Path, shape: Shape, *, device: str = "cpu", seed: int = 0,
-                   extra_tokens: tuple[str, ...] = ()) -> Path:
+def make_random_lm(
+    out_dir: str | Path, shape: Shape, *, device: str = "cpu", seed: int = 0, extra_tokens: tuple[str, ...] = ()
+) -> Path:
     """A random-weight Qwen2ForCausalLM of `shape`, in bf16, initialised on `device` (a GPU makes a 7B in
     seconds), saved with its full-vocabulary tokenizer."""
     import torch
@@ -143,8 +152,9 @@ class Qwen2ForProcessRewardModel(Qwen2PreTrainedModel):
 serves the architecture with its own implementation)."""
 
 
-def write_qwen_process_rm(out_dir: str | Path, body: dict[str, Any], config: dict[str, Any],
-                          head: dict[str, Any], tokenizer: Any) -> Path:
+def write_qwen_process_rm(
+    out_dir: str | Path, body: dict[str, Any], config: dict[str, Any], head: dict[str, Any], tokenizer: Any
+) -> Path:
     """A Qwen2ForProcessRewardModel checkpoint: `body` (Qwen2Model weights, keys as in the LM without `lm_head`),
     the 2-layer `head` (score.0/score.2 weights and biases), the remote code and the tokenizer."""
     from safetensors.torch import save_file
@@ -154,8 +164,12 @@ def write_qwen_process_rm(out_dir: str | Path, body: dict[str, Any], config: dic
     state = {k: v.detach().to("cpu").contiguous() for k, v in body.items() if not k.startswith("lm_head")}
     state.update({k: v.detach().to("cpu").contiguous() for k, v in head.items()})
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    config = dict(config, architectures=["Qwen2ForProcessRewardModel"], num_labels=2,
-                  auto_map={"AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel"})
+    config = dict(
+        config,
+        architectures=["Qwen2ForProcessRewardModel"],
+        num_labels=2,
+        auto_map={"AutoModel": "modeling_qwen2_rm.Qwen2ForProcessRewardModel"},
+    )
     (out / "config.json").write_text(json.dumps(config, indent=2))
     (out / "modeling_qwen2_rm.py").write_text(QWEN_PRM_REMOTE_CODE)
     tokenizer.save_pretrained(out)
@@ -174,8 +188,12 @@ def make_random_qwen_prm(out_dir: str | Path, shape: Shape, *, device: str = "cp
     with torch.random.fork_rng(devices=[]), torch.device(dev):
         torch.manual_seed(seed)
         body = Qwen2Model._from_config(config, dtype=dtype)
-        head = {"score.0.weight": torch.randn(h, h, dtype=dtype) * h ** -0.5, "score.0.bias": torch.zeros(h, dtype=dtype),
-                "score.2.weight": torch.randn(2, h, dtype=dtype) * h ** -0.5, "score.2.bias": torch.zeros(2, dtype=dtype)}
+        head = {
+            "score.0.weight": torch.randn(h, h, dtype=dtype) * h**-0.5,
+            "score.0.bias": torch.zeros(h, dtype=dtype),
+            "score.2.weight": torch.randn(2, h, dtype=dtype) * h**-0.5,
+            "score.2.bias": torch.zeros(2, dtype=dtype),
+        }
     state = {f"model.{k}": v for k, v in body.state_dict().items()}
     out = write_qwen_process_rm(out_dir, state, config.to_dict(), head, tokenizer)
     del body, state

@@ -31,7 +31,8 @@ ARCHS: Registry[Callable[..., Any]] = Registry("tiny model architecture")
 # (transformers 5 ignores tokenizer_class there), so tiny tokenizers use it too: then the object
 # returned here, AutoTokenizer (hf back-end) and vLLM all tokenize alike, for both archs.
 QWEN2_SPLIT = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"""
+    r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 
 
@@ -133,9 +134,7 @@ def train_tokenizer(
         tok.post_processor = processors.TemplateProcessing(
             single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
         )
-    hf = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK
-    )
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK)
     if chat_template:
         hf.add_special_tokens({"additional_special_tokens": list(CHAT_TOKENS)})
         hf.chat_template = SIMPLE_CHAT_TEMPLATE if chat_template is True else chat_template
@@ -145,9 +144,17 @@ def train_tokenizer(
     return hf
 
 
-def _common_config(tokenizer: Any, hidden_size: int, num_layers: int, num_heads: int, num_kv_heads: int,
-                   intermediate_size: int, max_position_embeddings: int, tie_word_embeddings: bool,
-                   initializer_range: float) -> dict[str, Any]:
+def _common_config(
+    tokenizer: Any,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    num_kv_heads: int,
+    intermediate_size: int,
+    max_position_embeddings: int,
+    tie_word_embeddings: bool,
+    initializer_range: float,
+) -> dict[str, Any]:
     return dict(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -224,9 +231,17 @@ def make_tiny_model(
 
         tokenizer.add_tokens([AddedToken(t, normalized=False, special=False) for t in extra])
     config = ARCHS.get(arch)(
-        **_common_config(tokenizer, hidden_size, num_layers, num_heads, num_kv_heads,
-                         intermediate_size or 4 * hidden_size, max_position_embeddings,
-                         tie_word_embeddings, initializer_range)
+        **_common_config(
+            tokenizer,
+            hidden_size,
+            num_layers,
+            num_heads,
+            num_kv_heads,
+            intermediate_size or 4 * hidden_size,
+            max_position_embeddings,
+            tie_word_embeddings,
+            initializer_range,
+        )
     )
     with torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
         torch.manual_seed(seed)

@@ -1,4 +1,4 @@
-"""`prmkit report RECIPE`: one report.md with PNG plots over a whole chain of runs, headed by whether PRM-guided selection beat majority vote.
+"""`prmkit report RECIPE`: one report.md with PNG plots over a chain of runs, headed by whether the PRM beat majority.
 
 Reads each stage's metrics.json (folders named in the recipe; defaults: the quickstart layout) and writes
 `report.md` in output_dir: a headline paragraph computed from the data, then the policy's final-answer
@@ -51,8 +51,11 @@ class Inputs:
         self.search = one("search (prmkit search)", r.search)
 
     def all(self) -> list[Stage]:
-        return [s for s in (self.policy, self.sample, *self.annotate, self.prm, self.processbench, self.bestofn,
-                            self.search) if s is not None]
+        return [
+            s
+            for s in (self.policy, self.sample, *self.annotate, self.prm, self.processbench, self.bestofn, self.search)
+            if s is not None
+        ]
 
 
 def _guarded(stage: Stage | None, build: Callable[[dict[str, Any]], list[str]]) -> list[str]:
@@ -65,8 +68,10 @@ def _guarded(stage: Stage | None, build: Callable[[dict[str, Any]], list[str]]) 
     try:
         lines = build(stage.metrics)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return [f"_{stage.name}: `{stage.folder}/metrics.json` has an unexpected layout ({type(exc).__name__}: "
-                f"{exc})._", ""]
+        return [
+            f"_{stage.name}: `{stage.folder}/metrics.json` has an unexpected layout ({type(exc).__name__}: {exc})._",
+            "",
+        ]
     if stage.note:
         lines.append(f"_Note: {stage.note}._")
     return [*lines, ""]
@@ -87,19 +92,24 @@ def _compare(stage: Stage | None, compare: Callable[[dict[str, Any]], Comparison
 
 def headline(inputs: Inputs) -> list[str]:
     parts: list[str] = []
-    for stage, compare, label in ((inputs.bestofn, bestofn_comparison, "Best-of-N"),
-                                  (inputs.search, search_comparison, "Search")):
+    for stage, compare, label in (
+        (inputs.bestofn, bestofn_comparison, "Best-of-N"),
+        (inputs.search, search_comparison, "Search"),
+    ):
         if stage is None:
             continue
         if not stage.ran:
             parts.append(f"**{label}:** no results ({stage.note}).")
             continue
         c = _compare(stage, compare)
-        parts.append(f"**{label}:** " + (describe(c) if c else "no PRM-guided method and majority vote measured at "
-                                                            "the same N in these results."))
+        parts.append(
+            f"**{label}:** "
+            + (describe(c) if c else "no PRM-guided method and majority vote measured at the same N in these results.")
+        )
     if not parts:
-        parts.append("No best-of-N or search results were named in the recipe, so there is nothing to set against "
-                     "majority vote.")
+        parts.append(
+            "No best-of-N or search results were named in the recipe, so there is nothing to set against majority vote."
+        )
     context = context_sentence(inputs)
     return [line for paragraph in [*parts, context] if paragraph for line in (paragraph, "")]
 
@@ -110,8 +120,11 @@ def context_sentence(inputs: Inputs) -> str:
     if inputs.policy is not None and inputs.policy.ran:
         accs = policy_accuracy(inputs.policy.metrics)
         if accs:
-            bits.append("the policy answers " + ", ".join(f"{pct(a)} {decoding_name(t)}" for t, a, _ in accs)
-                        + " of held-out problems")
+            bits.append(
+                "the policy answers "
+                + ", ".join(f"{pct(a)} {decoding_name(t)}" for t, a, _ in accs)
+                + " of held-out problems"
+            )
     for stage in inputs.annotate:
         for row in label_audits(stage) if stage.ran else []:
             if row.audit and row.audit.get("step_accuracy") is not None and row.labels == "labels":
@@ -134,16 +147,20 @@ def policy_section(inputs: Inputs) -> list[str]:
             return ["_The policy run measured no final-answer accuracy (its recipe has no `eval.task`)._"]
         problems = (m.get("policy") or {}).get("problems")
         rows = [[decoding_name(t), a, p] for t, a, p in accs]
-        return [f"Final-answer and process accuracy (every step right) on {problems} held-out problems, one "
-                "solution each:", "", markdown_table(["decoding", "answer accuracy %", "process accuracy %"], rows,
-                                                     percent=True)]
+        return [
+            f"Final-answer and process accuracy (every step right) on {problems} held-out problems, one solution each:",
+            "",
+            markdown_table(["decoding", "answer accuracy %", "process accuracy %"], rows, percent=True),
+        ]
 
     lines += _guarded(inputs.policy, build)
 
     def build_sample(m: dict[str, Any]) -> list[str]:
         n = m.get("n")
-        return [f"The test draw: {m['problems']} problems, {n} samples each; mean accuracy {pct(m.get('accuracy'))}, "
-                f"majority vote @{n} {pct(m.get('majority_accuracy'))}, pass@{n} {pct(m.get('pass_at_n'))}."]
+        return [
+            f"The test draw: {m['problems']} problems, {n} samples each; mean accuracy {pct(m.get('accuracy'))}, "
+            f"majority vote @{n} {pct(m.get('majority_accuracy'))}, pass@{n} {pct(m.get('pass_at_n'))}."
+        ]
 
     body = lines[2:] + _guarded(inputs.sample, build_sample)
     return lines[:2] + body if body else []
@@ -159,19 +176,45 @@ def annotate_section(inputs: Inputs) -> list[str]:
         try:
             for row in label_audits(stage):
                 a, cost = row.audit or {}, row.cost
-                rows.append([row.method + ("" if row.labels == "labels" else f" ({row.labels})"), row.labelled,
-                             a.get("step_accuracy"), a.get("first_error_f1"), a.get("first_error_error_acc"),
-                             a.get("first_error_correct_acc"), cost.get("rollouts_per_solution"),
-                             cost.get("generated_tokens_per_solution"), f"`{row.run}`"])
+                rows.append(
+                    [
+                        row.method + ("" if row.labels == "labels" else f" ({row.labels})"),
+                        row.labelled,
+                        a.get("step_accuracy"),
+                        a.get("first_error_f1"),
+                        a.get("first_error_error_acc"),
+                        a.get("first_error_correct_acc"),
+                        cost.get("rollouts_per_solution"),
+                        cost.get("generated_tokens_per_solution"),
+                        f"`{row.run}`",
+                    ]
+                )
         except (AttributeError, TypeError) as exc:
             missing.append(f"_{stage.name}: `{stage.folder}/metrics.json` has an unexpected layout ({exc})._")
         if stage.note and stage.ran:
             missing.append(f"_Note ({stage.folder}): {stage.note}._")
     if rows:
-        lines += ["Labels against the exact truth (accuracies in percent; first-error F1 as ProcessBench defines "
-                  "it, n/a where no solution of that kind was labelled) and their cost per solution:", "",
-                  _table(["method", "solutions", "step acc", "first-error F1", "error acc", "correct acc",
-                          "rollouts / sol.", "gen. tokens / sol.", "run"], rows, percent_cols={2, 3, 4, 5}), ""]
+        lines += [
+            "Labels against the exact truth (accuracies in percent; first-error F1 as ProcessBench defines "
+            "it, n/a where no solution of that kind was labelled) and their cost per solution:",
+            "",
+            _table(
+                [
+                    "method",
+                    "solutions",
+                    "step acc",
+                    "first-error F1",
+                    "error acc",
+                    "correct acc",
+                    "rollouts / sol.",
+                    "gen. tokens / sol.",
+                    "run",
+                ],
+                rows,
+                percent_cols={2, 3, 4, 5},
+            ),
+            "",
+        ]
         if any(r[2] is None for r in rows):
             lines += ["_A row without accuracies: that run's data carried no truth to audit against._", ""]
     body = [*lines[2:], *missing, *([""] if missing else [])]
@@ -180,8 +223,9 @@ def annotate_section(inputs: Inputs) -> list[str]:
 
 def _table(header: list[str], rows: list[list[Any]], percent_cols: set[int]) -> str:
     """A markdown table with some columns in percent and the rest as they are."""
-    shown = [[fmt(v, percent=i in percent_cols) if not isinstance(v, str) else v for i, v in enumerate(r)]
-             for r in rows]
+    shown = [
+        [fmt(v, percent=i in percent_cols) if not isinstance(v, str) else v for i, v in enumerate(r)] for r in rows
+    ]
     return markdown_table(header, shown)
 
 
@@ -190,19 +234,27 @@ def processbench_section(inputs: Inputs) -> list[str]:
 
     def build(m: dict[str, Any]) -> list[str]:
         per = m["subsets"]
-        rows = [[name, s["n_error"] + s["n_correct"], s["error_acc"], s["correct_acc"], s["f1"]]
-                for name, s in per.items()]
+        rows = [
+            [name, s["n_error"] + s["n_correct"], s["error_acc"], s["correct_acc"], s["f1"]] for name, s in per.items()
+        ]
         if len(per) > 1:
             rows.append(["average (unweighted F1)", "", None, None, m.get("average_f1")])
         how = f"threshold {m['threshold']:g}" if m.get("threshold") is not None else "predicted indices"
-        out = [f"ProcessBench metrics ({m.get('source', 'PRM')}, {how}); in percent. F1 is the harmonic mean of "
-               "the accuracy on erroneous solutions (first error found exactly) and on correct ones (no error "
-               "flagged).", "",
-               _table(["subset", "samples", "error acc", "correct acc", "F1"], rows, percent_cols={2, 3, 4})]
+        out = [
+            f"ProcessBench metrics ({m.get('source', 'PRM')}, {how}); in percent. F1 is the harmonic mean of "
+            "the accuracy on erroneous solutions (first error found exactly) and on correct ones (no error "
+            "flagged).",
+            "",
+            _table(["subset", "samples", "error acc", "correct acc", "F1"], rows, percent_cols={2, 3, 4}),
+        ]
         baselines = m.get("baselines")
         if isinstance(baselines, dict) and baselines:
-            out += ["", "Baselines the bench computed, for comparison:", "",
-                    _table(["baseline", "F1"], [[k, _f1_of(v)] for k, v in baselines.items()], percent_cols={1})]
+            out += [
+                "",
+                "Baselines the bench computed, for comparison:",
+                "",
+                _table(["baseline", "F1"], [[k, _f1_of(v)] for k, v in baselines.items()], percent_cols={1}),
+            ]
         return out
 
     lines += _guarded(inputs.processbench, build)
@@ -211,9 +263,11 @@ def processbench_section(inputs: Inputs) -> list[str]:
         e = m.get("eval") or {}
         if "first_error_f1" not in e:
             return ["_The PRM run recorded no evaluation on the planted-error set._"]
-        return [f"During training (`{inputs.prm.folder}`, evaluated on the planted-error records): first-error F1 "
-                f"{pct(e.get('first_error_f1'))}, step F1 {pct(e.get('step_f1'))}, step accuracy "
-                f"{pct(e.get('step_accuracy'))}."]
+        return [
+            f"During training (`{inputs.prm.folder}`, evaluated on the planted-error records): first-error F1 "
+            f"{pct(e.get('first_error_f1'))}, step F1 {pct(e.get('step_f1'))}, step accuracy "
+            f"{pct(e.get('step_accuracy'))}."
+        ]
 
     body = lines[2:] + _guarded(inputs.prm, build_prm)
     return lines[:2] + body if body else []
@@ -236,17 +290,28 @@ def bestofn_section(inputs: Inputs, out_dir: Path) -> list[str]:
         ns = sorted(int(n) for n in m["accuracy"])
         table = {n: m["accuracy"][str(n)] for n in ns}
         methods = list(table[ns[0]])
-        order = [x for x in methods if x.startswith("prm_")] + [x for x in (MAJORITY_BENCH, ORACLE_BENCH)
-                                                                  if x in methods]
+        order = [x for x in methods if x.startswith("prm_")] + [
+            x for x in (MAJORITY_BENCH, ORACLE_BENCH) if x in methods
+        ]
         order += [x for x in methods if x not in order]
-        line_plot(out_dir / BESTOFN_PNG, ns, {x: [table[n].get(x) for n in ns] for x in order},
-                  f"Best-of-N ({m.get('problems')} problems)", "N (samples per problem)", "accuracy (%)")
-        return [f"{m.get('problems')} test problems, {m.get('samples_per_problem')} samples each, scored by the "
-                f"PRM; every N < {m.get('samples_per_problem')} averages {m.get('trials')} random subsets of the one "
-                "draw. prm_<agg>: the sample with the best aggregate step score; prm_weighted_vote: answers weighted "
-                "by it; majority_vote: plain vote; pass@N: some sample right (oracle). Accuracy in percent.", "",
-                markdown_table(["N", *order], [[str(n), *[table[n].get(x) for x in order]] for n in ns],
-                               percent=True), "", f"![best-of-N accuracy against N]({BESTOFN_PNG})"]
+        line_plot(
+            out_dir / BESTOFN_PNG,
+            ns,
+            {x: [table[n].get(x) for n in ns] for x in order},
+            f"Best-of-N ({m.get('problems')} problems)",
+            "N (samples per problem)",
+            "accuracy (%)",
+        )
+        return [
+            f"{m.get('problems')} test problems, {m.get('samples_per_problem')} samples each, scored by the "
+            f"PRM; every N < {m.get('samples_per_problem')} averages {m.get('trials')} random subsets of the one "
+            "draw. prm_<agg>: the sample with the best aggregate step score; prm_weighted_vote: answers weighted "
+            "by it; majority_vote: plain vote; pass@N: some sample right (oracle). Accuracy in percent.",
+            "",
+            markdown_table(["N", *order], [[str(n), *[table[n].get(x) for x in order]] for n in ns], percent=True),
+            "",
+            f"![best-of-N accuracy against N]({BESTOFN_PNG})",
+        ]
 
     body = _guarded(inputs.bestofn, build)
     return lines + body if body else []
@@ -260,11 +325,20 @@ def search_section(inputs: Inputs, out_dir: Path) -> list[str]:
         methods = m["methods"]
         budgets = sorted({int(n) for e in methods.values() for n in e["budgets"]})
         order = sorted(methods, key=lambda label: methods[label].get("method") != MAJORITY_SEARCH)  # majority first
-        rows = [[label + (" (no PRM)" if methods[label].get("method") == MAJORITY_SEARCH else ""),
-                 *[_cell(methods[label]["budgets"].get(str(n))) for n in budgets]] for label in order]
-        out = ["Every method at every budget N; each cell is accuracy in percent (generated tokens per problem). "
-               f"The search run's own `{inputs.search.folder}/report.md` adds the oracle, PRM-scored tokens and "
-               "wall time.", "", markdown_table(["method", *[f"N = {n}" for n in budgets]], rows)]
+        rows = [
+            [
+                label + (" (no PRM)" if methods[label].get("method") == MAJORITY_SEARCH else ""),
+                *[_cell(methods[label]["budgets"].get(str(n))) for n in budgets],
+            ]
+            for label in order
+        ]
+        out = [
+            "Every method at every budget N; each cell is accuracy in percent (generated tokens per problem). "
+            f"The search run's own `{inputs.search.folder}/report.md` adds the oracle, PRM-scored tokens and "
+            "wall time.",
+            "",
+            markdown_table(["method", *[f"N = {n}" for n in budgets]], rows),
+        ]
         if png is not None:
             out += ["", f"![search accuracy against generated tokens]({png.name})"]
         return out
@@ -290,9 +364,17 @@ def inputs_section(inputs: Inputs) -> list[str]:
 
 def build_report(recipe: ReportRecipe, out_dir: Path) -> tuple[str, Inputs]:
     inputs = Inputs(recipe)
-    parts = [f"# {recipe.title}", "", *headline(inputs), *policy_section(inputs), *annotate_section(inputs),
-             *processbench_section(inputs), *bestofn_section(inputs, out_dir), *search_section(inputs, out_dir),
-             *inputs_section(inputs)]
+    parts = [
+        f"# {recipe.title}",
+        "",
+        *headline(inputs),
+        *policy_section(inputs),
+        *annotate_section(inputs),
+        *processbench_section(inputs),
+        *bestofn_section(inputs, out_dir),
+        *search_section(inputs, out_dir),
+        *inputs_section(inputs),
+    ]
     return "\n".join(parts).rstrip() + "\n", inputs
 
 
@@ -307,12 +389,15 @@ def run(recipe: ReportRecipe, recipe_path: str) -> dict[str, Any]:
     counts = {"stages read": sum(s.ran for s in stages), "stages missing": sum(not s.ran for s in stages)}
     manifest.finish(counts)
     rows: dict[str, Any] = dict(counts)
-    for stage, compare, label in ((inputs.bestofn, bestofn_comparison, "best-of-N"),
-                                  (inputs.search, search_comparison, "search")):
+    for stage, compare, label in (
+        (inputs.bestofn, bestofn_comparison, "best-of-N"),
+        (inputs.search, search_comparison, "search"),
+    ):
         c = _compare(stage, compare)
         if c is not None:
             rows[f"{label} @N={c.n}: best PRM ({c.method}) vs majority"] = (
-                f"{pct(c.prm)} vs {pct(c.majority)} ({c.verdict})")
+                f"{pct(c.prm)} vs {pct(c.majority)} ({c.verdict})"
+            )
     rows["report"] = str(out_dir / REPORT)
     return rows
 

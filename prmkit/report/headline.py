@@ -92,8 +92,19 @@ def bestofn_comparison(metrics: dict[str, Any]) -> Comparison | None:
     above = [n for n in compared if _best(_prm_bench(rows[n]))[1] > rows[n][MAJORITY_BENCH] + 1e-12]
     paired = ((metrics.get("paired_vs_majority") or {}).get(str(top)) or {}).get(method)
     ci = (paired["ci95_low"], paired["ci95_high"]) if isinstance(paired, dict) and "ci95_low" in paired else None
-    return Comparison("best-of-N", top, method, acc, rows[top][MAJORITY_BENCH], int(metrics.get("problems") or 0),
-                      len(_prm_bench(rows[top])), above, compared, rows[top].get(ORACLE_BENCH), paired_ci95=ci)
+    return Comparison(
+        "best-of-N",
+        top,
+        method,
+        acc,
+        rows[top][MAJORITY_BENCH],
+        int(metrics.get("problems") or 0),
+        len(_prm_bench(rows[top])),
+        above,
+        compared,
+        rows[top].get(ORACLE_BENCH),
+        paired_ci95=ci,
+    )
 
 
 def _prm_bench(row: dict[str, Any]) -> dict[str, float]:
@@ -109,9 +120,13 @@ def search_comparison(metrics: dict[str, Any]) -> Comparison | None:
     maj = {int(n): b for n, b in methods[majority]["budgets"].items() if b.get("accuracy") is not None}
 
     def prm_at(n: int) -> dict[str, float]:
-        return {label: e["budgets"][str(n)]["accuracy"] for label, e in methods.items()
-                if label != majority and e.get("method") != MAJORITY_SEARCH
-                and e["budgets"].get(str(n), {}).get("accuracy") is not None}
+        return {
+            label: e["budgets"][str(n)]["accuracy"]
+            for label, e in methods.items()
+            if label != majority
+            and e.get("method") != MAJORITY_SEARCH
+            and e["budgets"].get(str(n), {}).get("accuracy") is not None
+        }
 
     usable = sorted(n for n in maj if prm_at(n))
     if not usable:
@@ -121,9 +136,20 @@ def search_comparison(metrics: dict[str, Any]) -> Comparison | None:
     compared = [n for n in usable if n > 1]
     above = [n for n in compared if _best(prm_at(n))[1] > maj[n]["accuracy"] + 1e-12]
     chosen = methods[method]["budgets"][str(top)]
-    return Comparison("search", top, method, acc, maj[top]["accuracy"], int(maj[top].get("problems") or 0),
-                      len(prm_at(top)), above, compared, maj[top].get("oracle"),
-                      chosen.get("generated_tokens_per_problem"), maj[top].get("generated_tokens_per_problem"))
+    return Comparison(
+        "search",
+        top,
+        method,
+        acc,
+        maj[top]["accuracy"],
+        int(maj[top].get("problems") or 0),
+        len(prm_at(top)),
+        above,
+        compared,
+        maj[top].get("oracle"),
+        chosen.get("generated_tokens_per_problem"),
+        maj[top].get("generated_tokens_per_problem"),
+    )
 
 
 def describe(c: Comparison) -> str:
@@ -136,18 +162,23 @@ def describe(c: Comparison) -> str:
     }[c.verdict]
     which = f"the best of {c.variants} PRM-guided methods" if c.variants > 1 else "the PRM-guided method"
     if c.paired_ci95 is not None:
-        noise = (f"paired 95% interval over {c.problems} problems: {100 * c.paired_ci95[0]:+.1f} to "
-                 f"{100 * c.paired_ci95[1]:+.1f} points")
+        noise = (
+            f"paired 95% interval over {c.problems} problems: {100 * c.paired_ci95[0]:+.1f} to "
+            f"{100 * c.paired_ci95[1]:+.1f} points"
+        )
     else:
         noise = f"over {c.problems} problems, differences within about ±{100 * c.noise:.1f} points are sampling noise"
-    text = (f"{lead}: at N = {c.n}, {which}, `{c.method}`, reached {pct(c.prm)} against majority vote's "
-            f"{pct(c.majority)}, **{points(c.diff)}** ({noise})")
+    text = (
+        f"{lead}: at N = {c.n}, {which}, `{c.method}`, reached {pct(c.prm)} against majority vote's "
+        f"{pct(c.majority)}, **{points(c.diff)}** ({noise})"
+    )
     if c.prm_tokens is not None and c.majority_tokens:
         if abs(c.prm_tokens - c.majority_tokens) <= 0.005 * c.majority_tokens:
             text += f", at the same generated tokens ({c.majority_tokens:.0f} per problem)"
         else:
-            text += (f", generating {c.prm_tokens:.0f} tokens per problem against majority vote's "
-                     f"{c.majority_tokens:.0f}")
+            text += (
+                f", generating {c.prm_tokens:.0f} tokens per problem against majority vote's {c.majority_tokens:.0f}"
+            )
     text += "."
     if len(c.compared_at) > 1:
         over = f" Over N = {', '.join(map(str, c.compared_at))}, "
@@ -156,8 +187,12 @@ def describe(c: Comparison) -> str:
         elif c.above_at == c.compared_at:
             text += over + "some PRM-guided method was above majority vote at every N."
         else:
-            text += over + f"some PRM-guided method was above majority vote only at N = {', '.join(map(str, c.above_at))}."
+            text += (
+                over + f"some PRM-guided method was above majority vote only at N = {', '.join(map(str, c.above_at))}."
+            )
     if c.oracle is not None:
-        text += (f" A right answer was among the candidates for {pct(c.oracle)} of problems at N = {c.n} "
-                 f"(the oracle), the most any selection could reach.")
+        text += (
+            f" A right answer was among the candidates for {pct(c.oracle)} of problems at N = {c.n} "
+            f"(the oracle), the most any selection could reach."
+        )
     return text

@@ -34,8 +34,11 @@ def read_stage(name: str, folder: str) -> Stage:
     """The stage's metrics.json, or a note: not run, unreadable, or incomplete (its manifest says so)."""
     path = Path(folder) / "metrics.json"
     if not path.is_file():
-        where = ("no folder matches" if glob.has_magic(folder) else "no such folder") if not Path(folder).exists() \
+        where = (
+            ("no folder matches" if glob.has_magic(folder) else "no such folder")
+            if not Path(folder).exists()
             else "no metrics.json there"
+        )
         return Stage(name, folder, note=f"stage not run (`{folder}`: {where})")
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
@@ -106,8 +109,13 @@ class LabelAudit:
 def label_audits(stage: Stage) -> list[LabelAudit]:
     """One row per audited label set of an annotate run (one row with no audit when the truth was unknown)."""
     m = stage.metrics or {}
-    common = dict(run=stage.folder, method=str(m.get("method", "?")), cost=m.get("cost") or {},
-                  labelled=m.get("labelled"), rejected=m.get("rejected"))
+    common = dict(
+        run=stage.folder,
+        method=str(m.get("method", "?")),
+        cost=m.get("cost") or {},
+        labelled=m.get("labelled"),
+        rejected=m.get("rejected"),
+    )
     audits = m.get("audit") or {}
     if not audits:
         return [LabelAudit(labels="labels", audit=None, **common)]

@@ -82,11 +82,11 @@ def _plan(recipe: SampleRecipe) -> dict[str, Any]:
         "prompt": recipe.prompt.label(),
         "data": data.label,
         "problems": number(problems),
-        "samples": number(None if problems is None else problems * s.n,
-                          f"{s.n} per problem (problems {AT_RUN_TIME})"),
+        "samples": number(None if problems is None else problems * s.n, f"{s.n} per problem (problems {AT_RUN_TIME})"),
         "max generated tokens (upper bound)": number(
             None if problems is None else problems * per_problem,
-            f"{per_problem:,} per problem (n {s.n} x max_new_tokens {s.max_new_tokens})"),
+            f"{per_problem:,} per problem (n {s.n} x max_new_tokens {s.max_new_tokens})",
+        ),
         "steps": recipe.steps.style + (f" (tag {recipe.steps.tag!r})" if recipe.steps.tag else ""),
         "output": str(Path(recipe.output_dir) / "samples.jsonl"),
     }
@@ -108,8 +108,13 @@ def _grade(recipe: SampleRecipe, problem: Record, j: int, completion: Any, task:
         meta["true_first_error"] = check.first_error
         meta["true_labels"] = list(check.labels)
     return Record(
-        id=f"{problem.id}/s{j}", problem=problem.problem, steps=steps, answer=answer,
-        reference=problem.reference, correct=correct, meta=meta,
+        id=f"{problem.id}/s{j}",
+        problem=problem.problem,
+        steps=steps,
+        answer=answer,
+        reference=problem.reference,
+        correct=correct,
+        meta=meta,
     )
 
 
@@ -128,10 +133,7 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
         if any(f"{p.id}/s{j}" not in writer for p in chunk for j in range(n)):
             todo_chunks.append((k // recipe.chunk_size, chunk))
     t0 = time.perf_counter()
-    sampler = (
-        recipe.policy.build_sampler(recipe.seed)
-        if todo_chunks else None
-    )
+    sampler = recipe.policy.build_sampler(recipe.seed) if todo_chunks else None
     done_before = len(writer.done_ids)
     with writer, progress_bar("sampling", total=len(problems)) as advance:
         advance(len(problems) - sum(len(c) for _, c in todo_chunks))
@@ -139,8 +141,13 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
             prompts = [recipe.prompt.render(p, getattr(sampler, "tokenizer", None)) for p in chunk]
             s = recipe.sampling
             params = SamplingParams(
-                n=n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                stop=list(s.stop), seed=recipe.seed, prompt_seeds=keyed_seeds(recipe.seed, [p.id for p in chunk]),
+                n=n,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_new_tokens=s.max_new_tokens,
+                stop=list(s.stop),
+                seed=recipe.seed,
+                prompt_seeds=keyed_seeds(recipe.seed, [p.id for p in chunk]),
             )
             outputs = sampler.generate(prompts, params)
             for problem, completions in zip(chunk, outputs):
@@ -185,14 +192,19 @@ def merge(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
         item, j = meta.get("item"), meta.get("sample")
         return (item if isinstance(item, int) else 1 << 62, j if isinstance(j, int) else 0)
 
-    counts = merge_shards(recipe.merge_from or [], out_dir, ["samples.jsonl"], recipe,
-                          resume_safe=RESUME_SAFE, order=order)
+    counts = merge_shards(
+        recipe.merge_from or [], out_dir, ["samples.jsonl"], recipe, resume_safe=RESUME_SAFE, order=order
+    )
     metrics = summarize(out_dir / "samples.jsonl", recipe.sampling.n)
     metrics["merged_from"] = list(recipe.merge_from or [])
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     manifest.finish({"samples": counts["samples.jsonl"]})
-    return {"merged shards": len(recipe.merge_from or []), "samples": metrics["samples"],
-            "accuracy (mean over samples)": metrics["accuracy"], "output": str(out_dir / "samples.jsonl")}
+    return {
+        "merged shards": len(recipe.merge_from or []),
+        "samples": metrics["samples"],
+        "accuracy (mean over samples)": metrics["accuracy"],
+        "output": str(out_dir / "samples.jsonl"),
+    }
 
 
 def summarize(path: Path, n: int) -> dict[str, Any]:
@@ -214,7 +226,9 @@ def summarize(path: Path, n: int) -> dict[str, Any]:
         "n": n,
         "accuracy": sum(bool(d["correct"]) for d in graded) / len(graded) if graded else None,
         "majority_accuracy": majority_hits / len(per_problem) if per_problem else None,
-        "pass_at_n": sum(any(d["correct"] for d in ds) for ds in per_problem) / len(per_problem) if per_problem else None,
+        "pass_at_n": sum(any(d["correct"] for d in ds) for ds in per_problem) / len(per_problem)
+        if per_problem
+        else None,
         "generated_tokens": sum(d["meta"].get("generated_tokens", 0) for ds in by_problem.values() for d in ds),
         "truncated": sum(d["meta"].get("finish_reason") == "length" for ds in by_problem.values() for d in ds),
     }

@@ -44,13 +44,16 @@ RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_toke
 def summarize(records: Iterable[Record]) -> dict[str, Any]:
     """Counts, mean aggregates, and step accuracy at 0.5 where records carry labels."""
     records = list(records)
-    out: dict[str, Any] = {"records": len(records), "steps_scored": sum(len(r.scores or []) for r in records),
-                           "steps_unscored": sum(r.meta.get("unscored_steps", 0) for r in records)}
+    out: dict[str, Any] = {
+        "records": len(records),
+        "steps_scored": sum(len(r.scores or []) for r in records),
+        "steps_unscored": sum(r.meta.get("unscored_steps", 0) for r in records),
+    }
     for name in ("min", "last", "prod", "mean"):
         vals = [r.meta["aggregates"][name] for r in records if r.meta.get("aggregates", {}).get(name) is not None]
         out[f"mean_{name}"] = sum(vals) / len(vals) if vals else None
-    pairs = [(s, l) for r in records if r.labels and r.scores for s, l in zip(r.scores, r.labels)]
-    out["step_accuracy@0.5"] = sum((s >= 0.5) == (l >= 0.5) for s, l in pairs) / len(pairs) if pairs else None
+    pairs = [(s, y) for r in records if r.labels and r.scores for s, y in zip(r.scores, r.labels)]
+    out["step_accuracy@0.5"] = sum((s >= 0.5) == (y >= 0.5) for s, y in pairs) / len(pairs) if pairs else None
     return out
 
 
@@ -58,8 +61,10 @@ def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
     out_dir = Path(recipe.output_dir)
     source = Path(recipe.data.path).expanduser()
     if source.exists() and (source.resolve() == out_dir.resolve() or out_dir.resolve() in source.resolve().parents):
-        raise RecipeError(f"data.path {recipe.data.path!r} lies in this run's output_dir {recipe.output_dir!r}: "
-                          "score would read its own output; write the scores elsewhere")
+        raise RecipeError(
+            f"data.path {recipe.data.path!r} lies in this run's output_dir {recipe.output_dir!r}: "
+            "score would read its own output; write the scores elsewhere"
+        )
     records = load_data(recipe.data, recipe.shard)
     resolve_model(recipe.prm.model)  # a typo fails before the output folder is claimed by this recipe
     manifest = RunManifest(out_dir, "score", recipe, recipe_path, resume_safe=RESUME_SAFE)

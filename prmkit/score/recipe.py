@@ -13,7 +13,7 @@ DEFAULT_VERIFY_TEMPLATE = (
     "Check this solution step by step.\n"
     "Problem: {problem}\n"
     "{steps}\n"
-    "For each step write \"Step k: correct\" or \"Step k: incorrect\", and stop at the first incorrect step.\n"
+    'For each step write "Step k: correct" or "Step k: incorrect", and stop at the first incorrect step.\n'
     "Verification:\n"
 )
 
@@ -65,7 +65,6 @@ class PRMSpec(Section):
     generative: GenerativeSpec = GenerativeSpec()
     vllm: VLLMScorerOptions = VLLMScorerOptions()
 
-
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str) -> str:
@@ -77,12 +76,22 @@ class PRMSpec(Section):
 
     def scorer_kwargs(self, seed: int = 0) -> dict[str, Any]:
         """What the engine's factory takes."""
-        common = {"model": self.model, "dtype": self.dtype, "device": self.device,
-                  "trust_remote_code": self.trust_remote_code, "max_batch_size": self.max_batch_size}
+        common = {
+            "model": self.model,
+            "dtype": self.dtype,
+            "device": self.device,
+            "trust_remote_code": self.trust_remote_code,
+            "max_batch_size": self.max_batch_size,
+        }
         if self.engine == "generative":
             return {**common, **self.generative.model_dump(), "seed": seed}
-        kwargs = {**common, "format": self.format, "format_options": dict(self.format_options),
-                  "max_batch_tokens": self.max_batch_tokens, "max_length": self.max_length}
+        kwargs = {
+            **common,
+            "format": self.format,
+            "format_options": dict(self.format_options),
+            "max_batch_tokens": self.max_batch_tokens,
+            "max_length": self.max_length,
+        }
         if self.engine == "vllm":
             kwargs.update(self.vllm.model_dump(exclude={"enable_prefix_caching"}), seed=seed)
         return kwargs

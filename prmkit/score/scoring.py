@@ -108,8 +108,11 @@ def read_scored(path: Path) -> list[Record]:
 
 
 def load_data(spec: DataSpec, shard: str | None = None) -> list[Record]:
-    records = list(load_records(spec.path, layout=spec.layout, split=spec.split, subset=spec.subset,
-                                limit=spec.limit, **spec.options))
+    records = list(
+        load_records(
+            spec.path, layout=spec.layout, split=spec.split, subset=spec.subset, limit=spec.limit, **spec.options
+        )
+    )
     if not records:
         raise DataError(f"{spec.path}: no records")
     return select_shard(records, shard)

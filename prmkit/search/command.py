@@ -1,4 +1,4 @@
-"""`prmkit search RECIPE`: PRM-guided test-time search (best-of-N, weighted majority, beam, DVTS, early rejection) with compute accounting.
+"""`prmkit search RECIPE`: PRM-guided test-time search (best-of-N, weighted vote, beam, DVTS, early rejection).
 
 Answers problems with a policy guided by a PRM and reports accuracy against the compute spent, over a sweep
 of budgets N.
@@ -7,7 +7,8 @@ Outputs (output_dir): `results.jsonl` (one record per problem, method and budget
 step scores, answer, correctness, and in meta the generated tokens, PRM-scored tokens and wall time),
 `metrics.json`, `report.md` with an accuracy-against-tokens table and `accuracy_vs_tokens.png`. Problems are
 searched in chunks, each problem's samples seeded by (seed, problem id, method, budget, round), so a killed run
-started again, another chunk_size or a shard split ends with the same records (wall times aside). `shard=i/n` splits problems across runs; `merge_from=[dirs]` joins the shards' results.
+started again, another chunk_size or a shard split ends with the same records (wall times aside). `shard=i/n`
+splits problems across runs; `merge_from=[dirs]` joins the shards' results.
 """
 
 from __future__ import annotations
@@ -29,8 +30,18 @@ from prmkit.search.methods import METHODS, Outcome, SearchContext
 from prmkit.search.preflight import load_problems, preflight
 from prmkit.search.recipe import MethodSpec, SearchRecipe
 
-RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype", "prm.device",
-                         "prm.max_batch_size", "prm.max_batch_tokens", "prm.dtype", "chunk_size"})
+RESUME_SAFE = frozenset(
+    {
+        "policy.device",
+        "policy.max_batch_size",
+        "policy.dtype",
+        "prm.device",
+        "prm.max_batch_size",
+        "prm.max_batch_tokens",
+        "prm.dtype",
+        "chunk_size",
+    }
+)
 RESULTS = "results.jsonl"
 
 
@@ -72,13 +83,15 @@ def _plan(recipe: SearchRecipe) -> dict[str, Any]:
         "results": number(None if problems is None else problems * runs, f"{runs} per problem"),
         "max generated tokens (upper bound)": number(
             None if problems is None else problems * per_problem,
-            f"{per_problem:,} per problem (problems {AT_RUN_TIME})"),
+            f"{per_problem:,} per problem (problems {AT_RUN_TIME})",
+        ),
         "output": str(Path(recipe.output_dir) / RESULTS),
     }
 
 
-def outcome_record(problem: Record, label: str, spec: MethodSpec, budget: int, outcome: Outcome,
-                   wall_s: float) -> Record:
+def outcome_record(
+    problem: Record, label: str, spec: MethodSpec, budget: int, outcome: Outcome, wall_s: float
+) -> Record:
     chosen = outcome.chosen
     correct = None
     oracle = None
@@ -87,8 +100,12 @@ def outcome_record(problem: Record, label: str, spec: MethodSpec, budget: int, o
         answers = {c.answer for c in outcome.candidates if c.answer is not None}
         oracle = correct or any(is_equivalent(a, problem.reference) for a in answers if a != outcome.answer)
     meta: dict[str, Any] = {
-        "problem_id": problem.id, "method": label, "method_name": spec.name, "budget": budget,
-        "generated_tokens": outcome.generated_tokens, "scored_tokens": outcome.scored_tokens,
+        "problem_id": problem.id,
+        "method": label,
+        "method_name": spec.name,
+        "budget": budget,
+        "generated_tokens": outcome.generated_tokens,
+        "scored_tokens": outcome.scored_tokens,
         "wall_s": round(outcome.wall_s if outcome.wall_s is not None else wall_s, 6),
         "candidates": len(outcome.candidates),
         "answers": len({c.answer for c in outcome.candidates if c.answer is not None}),
@@ -100,10 +117,14 @@ def outcome_record(problem: Record, label: str, spec: MethodSpec, budget: int, o
     if spec.name in ("beam", "dvts") or spec.name == "early_reject" and spec.base == "beam":
         meta["beam_width"] = spec.width(budget)
     return Record(
-        id=record_id(problem.id, label, budget), problem=problem.problem,
-        steps=list(chosen.steps) if chosen is not None else [], answer=outcome.answer,
-        reference=problem.reference, correct=correct,
-        scores=list(chosen.scores) if chosen is not None else None, meta=meta,
+        id=record_id(problem.id, label, budget),
+        problem=problem.problem,
+        steps=list(chosen.steps) if chosen is not None else [],
+        answer=outcome.answer,
+        reference=problem.reference,
+        correct=correct,
+        scores=list(chosen.scores) if chosen is not None else None,
+        meta=meta,
     )
 
 
@@ -128,10 +149,11 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
     manifest = RunManifest(out_dir, "search", recipe, recipe_path, resume_safe=RESUME_SAFE)
     runs = [(label, spec, budget) for label, spec in recipe.methods.items() for budget in recipe.budgets]
     writer = ResumableWriter(out_dir / RESULTS)
-    chunks = [(k // recipe.chunk_size, problems[k : k + recipe.chunk_size])
-              for k in range(0, len(problems), recipe.chunk_size)]
-    todo = [(i, c) for i, c in chunks
-            if any(record_id(p.id, lb, n) not in writer for p in c for lb, _, n in runs)]
+    chunks = [
+        (k // recipe.chunk_size, problems[k : k + recipe.chunk_size])
+        for k in range(0, len(problems), recipe.chunk_size)
+    ]
+    todo = [(i, c) for i, c in chunks if any(record_id(p.id, lb, n) not in writer for p in c for lb, _, n in runs)]
     resumed = len(writer.done_ids)
     t0 = time.perf_counter()
     sampler = scorer = None
@@ -141,10 +163,19 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
             sampler, scorer = _engines(recipe)
         with writer, progress_bar("searching", total=total) as advance:
             advance(total - sum(len(c) for _, c in todo) * len(runs))
-            for index, chunk in todo:
-                ctx = SearchContext(chunk, [prompts[p.id] for p in chunk], sampler, scorer, recipe.sampling,
-                                    boundary, recipe.steps.style, recipe.steps.tag,
-                                    derive_seed(recipe.seed), max(recipe.budgets))
+            for _, chunk in todo:
+                ctx = SearchContext(
+                    chunk,
+                    [prompts[p.id] for p in chunk],
+                    sampler,
+                    scorer,
+                    recipe.sampling,
+                    boundary,
+                    recipe.steps.style,
+                    recipe.steps.tag,
+                    derive_seed(recipe.seed),
+                    max(recipe.budgets),
+                )
                 for label, spec, budget in runs:
                     if all(record_id(p.id, label, budget) in writer for p in chunk):
                         advance(len(chunk))
@@ -161,11 +192,16 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
         for engine in (sampler, scorer):
             if engine is not None:
                 engine.close()
-    engine_stats = {"policy": sampler.stats.as_dict() if sampler is not None else {},
-                    "prm": scorer.stats.as_dict() if scorer is not None else {}}
+    engine_stats = {
+        "policy": sampler.stats.as_dict() if sampler is not None else {},
+        "prm": scorer.stats.as_dict() if scorer is not None else {},
+    }
     metrics = finish(out_dir, recipe)
-    metrics["compute_this_run"] = {"wall_s": round(time.perf_counter() - t0, 3), "records_resumed": resumed,
-                                   "engines": engine_stats}
+    metrics["compute_this_run"] = {
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "records_resumed": resumed,
+        "engines": engine_stats,
+    }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     manifest.finish({"problems": len(problems), "results": metrics["totals"]["records"]})
     return _rows(metrics, out_dir, resumed)
@@ -197,10 +233,15 @@ def _rows(metrics: dict[str, Any], out_dir: Path, resumed: int) -> dict[str, Any
             acc = "n/a" if b["accuracy"] is None else f"{b['accuracy']:.3f}"
             rows[f"{label} N={budget}: accuracy / gen tokens"] = f"{acc} / {b['generated_tokens_per_problem']:.0f}"
     t = metrics["totals"]
-    rows.update({"generated tokens": t["generated_tokens"], "PRM-scored tokens": t["scored_tokens"],
-                 "resumed results": resumed, "report": str(out_dir / "report.md")})
+    rows.update(
+        {
+            "generated tokens": t["generated_tokens"],
+            "PRM-scored tokens": t["scored_tokens"],
+            "resumed results": resumed,
+            "report": str(out_dir / "report.md"),
+        }
+    )
     return rows
 
 
-register(Command(name="search", help=summary_of(__doc__), recipe=SearchRecipe, run=run,
-                 plan=_plan))
+register(Command(name="search", help=summary_of(__doc__), recipe=SearchRecipe, run=run, plan=_plan))

@@ -47,8 +47,10 @@ def check_policy_template(recipe: SearchRecipe) -> Any:
 
     tokenizer = load_tokenizer(recipe.policy.model, trust_remote_code=recipe.policy.trust_remote_code)
     if not getattr(tokenizer, "chat_template", None):
-        raise RecipeError(f"prompt.chat_template is on but the policy {recipe.policy.model!r} has no chat template "
-                          "in its tokenizer; turn prompt.chat_template off or use a chat model")
+        raise RecipeError(
+            f"prompt.chat_template is on but the policy {recipe.policy.model!r} has no chat template "
+            "in its tokenizer; turn prompt.chat_template off or use a chat model"
+        )
     return tokenizer
 
 
@@ -60,8 +62,10 @@ def check_prm_format(recipe: SearchRecipe) -> None:
     path = Path(spec.model).expanduser()
     if not path.is_dir():
         if spec.format == "auto":
-            raise ModelError(f"prm.model {spec.model!r}: format auto reads the checkpoint's prmkit_prm.json, so the "
-                             "PRM must be a local folder; otherwise name its format in prm.format")
+            raise ModelError(
+                f"prm.model {spec.model!r}: format auto reads the checkpoint's prmkit_prm.json, so the "
+                "PRM must be a local folder; otherwise name its format in prm.format"
+            )
         return
     from prmkit.engines.hf_scorer import resolve_format
     from prmkit.formats import read_metadata
@@ -72,12 +76,16 @@ def check_prm_format(recipe: SearchRecipe) -> None:
             raise ModelError(f"prm.model {spec.model!r} is a policy (objective sft), not a PRM: it has no step scores")
         trained = meta.get("format")
         if spec.format != "auto" and trained and spec.format != trained:
-            raise ModelError(f"prm.format {spec.format!r} does not match the checkpoint {spec.model}: it was trained "
-                             f"with format {trained!r} (its prmkit_prm.json); set prm.format: auto or {trained}")
+            raise ModelError(
+                f"prm.format {spec.format!r} does not match the checkpoint {spec.model}: it was trained "
+                f"with format {trained!r} (its prmkit_prm.json); set prm.format: auto or {trained}"
+            )
         for key, value in spec.format_options.items():
             if key in meta and meta[key] != value:
-                raise ModelError(f"prm.format_options.{key}: {value!r} does not match the checkpoint {spec.model}, "
-                                 f"trained with {key} {meta[key]!r}; leave it out or set it to {meta[key]!r}")
+                raise ModelError(
+                    f"prm.format_options.{key}: {value!r} does not match the checkpoint {spec.model}, "
+                    f"trained with {key} {meta[key]!r}; leave it out or set it to {meta[key]!r}"
+                )
     resolve_format(str(path), spec.format, dict(spec.format_options) or None)
 
 

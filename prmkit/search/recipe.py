@@ -99,13 +99,17 @@ class SearchRecipe(Section):
                     raise ValueError(f"methods.{label}: give a name (allowed: {', '.join(METHODS.names())})")
                 spec.name = label
             if spec.name == "early_reject" and spec.partial_tokens >= self.sampling.step_max_tokens:
-                raise ValueError(f"methods.{label}.partial_tokens ({spec.partial_tokens}) must be below "
-                                 f"sampling.step_max_tokens ({self.sampling.step_max_tokens})")
+                raise ValueError(
+                    f"methods.{label}.partial_tokens ({spec.partial_tokens}) must be below "
+                    f"sampling.step_max_tokens ({self.sampling.step_max_tokens})"
+                )
             if uses_beam_width(spec):
                 for n in self.budgets:
                     if n % spec.width(n):
-                        raise ValueError(f"methods.{label}: budget {n} is not a multiple of beam_width "
-                                         f"{spec.beam_width}; use budgets that are multiples of it")
+                        raise ValueError(
+                            f"methods.{label}: budget {n} is not a multiple of beam_width "
+                            f"{spec.beam_width}; use budgets that are multiples of it"
+                        )
         return self
 
 

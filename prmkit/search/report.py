@@ -56,15 +56,18 @@ def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
 def markdown_table(metrics: dict[str, Any]) -> str:
     """Accuracy against generated tokens, one row per (method, N)."""
     lines = [
-        "| method | N | accuracy | oracle | generated tokens / problem | PRM-scored tokens / problem | wall s / problem |",
+        "| method | N | accuracy | oracle | generated tokens / problem | PRM-scored tokens / problem "
+        "| wall s / problem |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, entry in metrics["methods"].items():
         for budget, b in sorted(entry["budgets"].items(), key=lambda kv: int(kv[0])):
             acc = "n/a" if b["accuracy"] is None else f"{b['accuracy']:.3f}"
             orc = "n/a" if b["oracle"] is None else f"{b['oracle']:.3f}"
-            lines.append(f"| {label} | {budget} | {acc} | {orc} | {b['generated_tokens_per_problem']:.1f} | "
-                         f"{b['scored_tokens_per_problem']:.1f} | {b['wall_s_per_problem']:.3f} |")
+            lines.append(
+                f"| {label} | {budget} | {acc} | {orc} | {b['generated_tokens_per_problem']:.1f} | "
+                f"{b['scored_tokens_per_problem']:.1f} | {b['wall_s_per_problem']:.3f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -79,8 +82,11 @@ def plot(metrics: dict[str, Any], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     drawn = False
     for label, entry in metrics["methods"].items():
-        pts = sorted((b["generated_tokens_per_problem"], 100 * b["accuracy"], int(n))
-                     for n, b in entry["budgets"].items() if b["accuracy"] is not None)
+        pts = sorted(
+            (b["generated_tokens_per_problem"], 100 * b["accuracy"], int(n))
+            for n, b in entry["budgets"].items()
+            if b["accuracy"] is not None
+        )
         if not pts:
             continue
         xs, ys, ns = zip(*pts)

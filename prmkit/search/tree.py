@@ -92,9 +92,20 @@ class Ledger:
 class StepPolicy:
     """Next steps for many candidates of many problems, through one sampler call."""
 
-    def __init__(self, sampler: Sampler, prompts: list[str], boundary: Boundary, step_style: str,
-                 step_tag: str | None, temperature: float, top_p: float, step_max_tokens: int,
-                 max_steps: int, ledger: Ledger, problem_ids: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        sampler: Sampler,
+        prompts: list[str],
+        boundary: Boundary,
+        step_style: str,
+        step_tag: str | None,
+        temperature: float,
+        top_p: float,
+        step_max_tokens: int,
+        max_steps: int,
+        ledger: Ledger,
+        problem_ids: list[str] | None = None,
+    ) -> None:
         self.sampler = sampler
         self.prompts = prompts
         self.problem_ids = problem_ids if problem_ids is not None else [str(i) for i in range(len(prompts))]
@@ -117,9 +128,15 @@ class StepPolicy:
         """`n` continuations of each node, each stopping at the step boundary or after `max_tokens`."""
         if not nodes:
             return []
-        params = SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p, max_new_tokens=max_tokens,
-                                stop=list(self.boundary.stop), seed=seed,
-                                prompt_seeds=keyed_seeds(seed, [self.problem_ids[node.problem] for node in nodes]))
+        params = SamplingParams(
+            n=n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=max_tokens,
+            stop=list(self.boundary.stop),
+            seed=seed,
+            prompt_seeds=keyed_seeds(seed, [self.problem_ids[node.problem] for node in nodes]),
+        )
         outputs = self.sampler.generate([self.prefix(node) for node in nodes], params)
         for node, completions in zip(nodes, outputs):
             self.ledger.generated[node.problem] += sum(c.num_tokens for c in completions)
@@ -132,8 +149,14 @@ class StepPolicy:
         if partial and completion.finish_reason == "length":
             # A cut through a multi-byte character decodes to U+FFFD, which would not re-encode to the bytes the
             # model wrote: the step in progress ends at the last whole character and the rest is sampled again.
-            return replace(parent, steps=list(parent.steps), scores=list(parent.scores),
-                           partial=text.rstrip(INCOMPLETE), tokens=tokens, value=UNSCORED)
+            return replace(
+                parent,
+                steps=list(parent.steps),
+                scores=list(parent.scores),
+                partial=text.rstrip(INCOMPLETE),
+                tokens=tokens,
+                value=UNSCORED,
+            )
         step = text.strip()
         steps = parent.steps + [step] if step else list(parent.steps)
         child = Node(parent.problem, steps, [], OPEN, parent.group, tokens)
@@ -164,8 +187,7 @@ class StepScorer:
         todo = [n for n in nodes if n.steps or n.partial.strip()]
         if not todo:
             return
-        items = [(self.problems[n.problem], n.steps + ([n.partial.strip()] if n.partial.strip() else []))
-                 for n in todo]
+        items = [(self.problems[n.problem], n.steps + ([n.partial.strip()] if n.partial.strip() else [])) for n in todo]
         for node, result in zip(todo, self.scorer.score(items)):
             self.ledger.scored[node.problem] += result.tokens
             node.scores = [float(s) for s in result.scores]

@@ -27,8 +27,9 @@ otherwise correct steps therefore makes only its first step wrong, as in Process
   ``premature_answer`` (an answer before the last operation), ``wrong_operation`` (a skipped or
   reordered operation, or a wrong operator), ``underived_value`` (a is not the carried value),
   ``wrong_operand``, ``arithmetic`` (for + and * the problem's operand is matched first, so when the
-  carried value equals the operand a slip in either slot reads ``underived_value``). After a step without a value (garbage or an early answer) the
-  next step's left operand cannot be checked; operator, operand and arithmetic still are.
+  carried value equals the operand a slip in either slot reads ``underived_value``). After a step without a value
+  (garbage or an early answer) the next step's left operand cannot be checked; operator, operand and arithmetic
+  still are.
 * Step n must read ``The answer is X`` (case-insensitive, optional period) with X the carried
   value; otherwise ``wrong_answer``, ``extra_operation`` (one more operation) or ``garbage``.
 * Every step after step n is wrong (``extra_step``).
@@ -85,8 +86,7 @@ OPS: dict[str, Op] = {
     "/": Op("/", "Divide by", False, _exact_div),
 }
 _PHRASE_TO_SYMBOL = {op.phrase.lower(): op.symbol for op in OPS.values()}
-_SYMBOL_ALIASES = {"+": "+", "-": "-", "−": "-", "*": "*", "x": "*", "X": "*", "×": "*", "·": "*",
-                   "/": "/", "÷": "/"}
+_SYMBOL_ALIASES = {"+": "+", "-": "-", "−": "-", "*": "*", "x": "*", "X": "*", "×": "*", "·": "*", "/": "/", "÷": "/"}
 
 
 def apply(op: str, a: int, b: int) -> int | None:
@@ -116,8 +116,13 @@ class Difficulty(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Difficulty:
-        for lo, hi in (("min_ops", "max_ops"), ("start_min", "start_max"), ("add_min", "add_max"),
-                       ("mul_min", "mul_max"), ("min_value", "max_value")):
+        for lo, hi in (
+            ("min_ops", "max_ops"),
+            ("start_min", "start_max"),
+            ("add_min", "add_max"),
+            ("mul_min", "mul_max"),
+            ("min_value", "max_value"),
+        ):
             if getattr(self, lo) > getattr(self, hi):
                 raise ValueError(f"{lo} ({getattr(self, lo)}) is above {hi} ({getattr(self, hi)})")
         bad = [o for o in self.ops if o not in OPS]
@@ -136,8 +141,9 @@ DIFFICULTIES: Registry[Difficulty] = Registry("arithmetic difficulty")
 DIFFICULTIES.register("easy")(Difficulty(min_ops=2, max_ops=3, add_max=20, mul_max=5, max_value=99, start_max=20))
 DIFFICULTIES.register("small")(Difficulty(min_ops=3, max_ops=4, start_max=20, add_max=9, mul_max=3, max_value=60))
 DIFFICULTIES.register("medium")(Difficulty())
-DIFFICULTIES.register("hard")(Difficulty(min_ops=4, max_ops=6, add_max=99, mul_max=12, max_value=999,
-                                         start_max=99, ops=("+", "-", "*", "/")))
+DIFFICULTIES.register("hard")(
+    Difficulty(min_ops=4, max_ops=6, add_max=99, mul_max=12, max_value=999, start_max=99, ops=("+", "-", "*", "/"))
+)
 
 
 def as_difficulty(spec: Difficulty | str | dict[str, Any] | None = None, where: str = "difficulty") -> Difficulty:
@@ -153,8 +159,10 @@ def as_difficulty(spec: Difficulty | str | dict[str, Any] | None = None, where: 
     if isinstance(spec, str):
         return DIFFICULTIES.get(spec)
     if not isinstance(spec, dict):
-        raise RecipeError(f"{where}: expected a preset name ({', '.join(DIFFICULTIES.names())}) or a mapping, "
-                          f"got {type(spec).__name__}")
+        raise RecipeError(
+            f"{where}: expected a preset name ({', '.join(DIFFICULTIES.names())}) or a mapping, "
+            f"got {type(spec).__name__}"
+        )
     fields = dict(spec)
     base = DIFFICULTIES.get(str(fields.pop("preset", "medium")))
     try:
@@ -256,8 +264,10 @@ def parse_problem(text: str, id: str = "") -> Problem:
     for phrase, num in _SENTENCE_RE.findall(m.group(2)):
         sym = _PHRASE_TO_SYMBOL.get(phrase.lower())
         if sym is None:
-            raise DataError(f"unknown operation {phrase!r} in problem {text[:80]!r}; "
-                            f"allowed: {', '.join(op.phrase for op in OPS.values())}")
+            raise DataError(
+                f"unknown operation {phrase!r} in problem {text[:80]!r}; "
+                f"allowed: {', '.join(op.phrase for op in OPS.values())}"
+            )
         ops.append((sym, int(num)))
     return Problem(int(m.group(1)), tuple(ops), id=id)
 
@@ -415,8 +425,12 @@ def to_record(problem: Problem, steps: list[str] | None = None) -> Record:
     """A labelled Record: the reference solution by default, or any solution labelled by the checker."""
     steps = reference_solution(problem) if steps is None else list(steps)
     verdict = check(problem, steps)
-    meta: dict[str, Any] = {"task": TASK_NAME, "seed": problem.seed, "index": problem.index,
-                            "first_error": verdict.first_error}
+    meta: dict[str, Any] = {
+        "task": TASK_NAME,
+        "seed": problem.seed,
+        "index": problem.index,
+        "first_error": verdict.first_error,
+    }
     if problem.difficulty is not None:
         meta["difficulty"] = problem.difficulty.model_dump()
     if verdict.first_error >= 0:
@@ -475,7 +489,7 @@ def _plant_arithmetic(p: Problem, k: int, rng: random.Random) -> list[str] | Non
     o, b = p.ops[k]
     a, c = p.values[k], p.values[k + 1]
     for c2 in _near(c, rng):
-        if c2 >= 0 and (out := _continue(p, reference_solution(p)[:k] + [op_line(a, o, b, c2)], c2, p.ops[k + 1:])):
+        if c2 >= 0 and (out := _continue(p, reference_solution(p)[:k] + [op_line(a, o, b, c2)], c2, p.ops[k + 1 :])):
             return out
     return None
 
@@ -488,7 +502,7 @@ def _plant_operand(p: Problem, k: int, rng: random.Random) -> list[str] | None:
     for b2 in others[:2] + _near(b, rng):
         c2 = apply(o, a, b2) if b2 > 0 else None
         if c2 is not None and c2 >= 0 and b2 != b:
-            if out := _continue(p, reference_solution(p)[:k] + [op_line(a, o, b2, c2)], c2, p.ops[k + 1:]):
+            if out := _continue(p, reference_solution(p)[:k] + [op_line(a, o, b2, c2)], c2, p.ops[k + 1 :]):
                 return out
     return None
 
@@ -500,7 +514,7 @@ def _plant_underived(p: Problem, k: int, rng: random.Random) -> list[str] | None
     for a2 in stale + _near(a, rng):
         c2 = apply(o, a2, b)
         if a2 >= 0 and a2 != a and c2 is not None and c2 >= 0:
-            if out := _continue(p, reference_solution(p)[:k] + [op_line(a2, o, b, c2)], c2, p.ops[k + 1:]):
+            if out := _continue(p, reference_solution(p)[:k] + [op_line(a2, o, b, c2)], c2, p.ops[k + 1 :]):
                 return out
     return None
 
@@ -513,7 +527,7 @@ def _plant_operator(p: Problem, k: int, rng: random.Random) -> list[str] | None:
     for o2 in alts:
         c2 = apply(o2, a, b)
         if c2 is not None and c2 >= 0:
-            if out := _continue(p, reference_solution(p)[:k] + [op_line(a, o2, b, c2)], c2, p.ops[k + 1:]):
+            if out := _continue(p, reference_solution(p)[:k] + [op_line(a, o2, b, c2)], c2, p.ops[k + 1 :]):
                 return out
     return None
 
@@ -525,13 +539,13 @@ def _plant_skip(p: Problem, k: int, rng: random.Random) -> list[str] | None:
         return head + [answer_line(p.values[k])]
     if p.ops[k + 1] == p.ops[k]:  # skipping one of two equal operations writes a correct step
         return None
-    return _continue(p, head, p.values[k], p.ops[k + 1:])
+    return _continue(p, head, p.values[k], p.ops[k + 1 :])
 
 
 def _plant_reorder(p: Problem, k: int, rng: random.Random) -> list[str] | None:
     if p.ops[k + 1] == p.ops[k]:
         return None
-    swapped = [p.ops[k + 1], p.ops[k], *p.ops[k + 2:]]
+    swapped = [p.ops[k + 1], p.ops[k], *p.ops[k + 2 :]]
     return _continue(p, reference_solution(p)[:k], p.values[k], swapped)
 
 
@@ -639,8 +653,9 @@ class ArithmeticTask:
     def difficulty(self, spec: Difficulty | str | dict | None = None, where: str = "difficulty") -> Difficulty:
         return as_difficulty(spec, where)
 
-    def make_problems(self, n: int, seed: int, difficulty: Difficulty | str | dict | None = None,
-                      start: int = 0) -> list[Problem]:
+    def make_problems(
+        self, n: int, seed: int, difficulty: Difficulty | str | dict | None = None, start: int = 0
+    ) -> list[Problem]:
         return generate(n, seed, difficulty, start)
 
     def problem_at(self, index: int, seed: int, difficulty: Difficulty | str | dict | None = None) -> Problem:
@@ -671,8 +686,9 @@ class ArithmeticTask:
     def to_record(self, problem: Problem, steps: list[str] | None = None) -> Record:
         return to_record(problem, steps)
 
-    def planted_errors(self, n: int, seed: int, difficulty: Difficulty | str | dict | None = None,
-                       **options: Any) -> list[Record]:
+    def planted_errors(
+        self, n: int, seed: int, difficulty: Difficulty | str | dict | None = None, **options: Any
+    ) -> list[Record]:
         return planted_errors(n, seed, difficulty, **options)
 
     def to_processbench_row(self, record: Record) -> dict[str, Any]:

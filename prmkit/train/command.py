@@ -1,4 +1,4 @@
-"""`prmkit train RECIPE`: fine-tune a PRM (prm, implicit) or a policy (sft) and save a checkpoint later stages load as is.
+"""`prmkit train RECIPE`: fine-tune a PRM (prm, implicit, likelihood) or a policy (sft) into a checkpoint.
 
 Outputs (in output_dir): `final/` (the checkpoint with prmkit_prm.json), `metrics.json` (train loss, eval
 metrics, tokens/s, wall time, trained tokens, labels dropped by truncation), `recipe.yaml` + `manifest.json`,
@@ -41,7 +41,13 @@ def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
     f = fit(recipe, recipe_path)
     if not f.is_main:
         return {"rank": f"{f.trainer.args.process_index} (rank 0 writes the checkpoint and metrics)"}
-    trainer, objective, tokenizer, encoded, eval_records = f.trainer, f.objective, f.tokenizer, f.encoded, f.eval_records
+    trainer, objective, tokenizer, encoded, eval_records = (
+        f.trainer,
+        f.objective,
+        f.tokenizer,
+        f.encoded,
+        f.eval_records,
+    )
     eval_cb, clock, last, result, tokens_run = f.eval_callback, f.clock, f.resumed_from, f.result, f.tokens_run
     run_s = clock.run_seconds()
     train_s = run_s - eval_cb.seconds  # evaluation during training is not training throughput
@@ -85,8 +91,13 @@ def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     if f.manifest is not None:
-        f.manifest.finish({"records": encoded.stats.records, "steps": trainer.state.global_step,
-                         "trained tokens": tokens_before + tokens_run})
+        f.manifest.finish(
+            {
+                "records": encoded.stats.records,
+                "steps": trainer.state.global_step,
+                "trained tokens": tokens_before + tokens_run,
+            }
+        )
     return summary_rows(metrics)
 
 
@@ -152,20 +163,28 @@ def _plan(recipe: TrainRecipe) -> dict[str, Any]:
     data = plan_data(recipe.data)
     records = len(read_data(recipe.data)) if data.readable else data.count
     t = recipe.training
-    rows: dict[str, Any] = {"objective": recipe.objective, "init": init, "data": data.label,
-                            "training records": number(records)}
+    rows: dict[str, Any] = {
+        "objective": recipe.objective,
+        "init": init,
+        "data": data.label,
+        "training records": number(records),
+    }
     if recipe.objective == "prm":
         p = recipe.prm
-        rows["prm"] = (f"head {p.head}, step separator {p.step_separator!r}, labels {p.label_type}"
-                       + (", chat template" if p.chat_template else "")
-                       + (", last step only" if p.last_step_only else ""))
+        rows["prm"] = (
+            f"head {p.head}, step separator {p.step_separator!r}, labels {p.label_type}"
+            + (", chat template" if p.chat_template else "")
+            + (", last step only" if p.last_step_only else "")
+        )
     if recipe.eval.data is not None:
         rows["eval data"] = plan_data(recipe.eval.data).label
     elif recipe.eval.holdout:
         rows["eval data"] = f"the last {recipe.eval.holdout} training records"
     rows["epochs" if t.max_steps <= 0 else "max steps"] = t.epochs if t.max_steps <= 0 else t.max_steps
-    rows["batch"] = (f"{t.batch_size} x grad_accum {t.grad_accum} = {t.batch_size * t.grad_accum} sequences "
-                     "per optimizer step and device")
+    rows["batch"] = (
+        f"{t.batch_size} x grad_accum {t.grad_accum} = {t.batch_size * t.grad_accum} sequences "
+        "per optimizer step and device"
+    )
     rows["learning rate"] = f"{t.learning_rate:g} ({t.lr_scheduler}, warmup {t.warmup_ratio:g})"
     rows["max length"] = recipe.max_length
     rows["precision"] = {"auto": "bf16 where the GPU has it", True: "bf16", False: "fp32"}[t.bf16]
@@ -176,7 +195,8 @@ def _plan(recipe: TrainRecipe) -> dict[str, Any]:
     if recipe.objective == "sft" and e.task and (e.data is not None or e.holdout):
         rows["max generated tokens (upper bound)"] = (
             f"{e.problems * len(e.temperatures) * e.max_new_tokens:,} (eval: {e.problems} problems x "
-            f"{len(e.temperatures)} temperatures x {e.max_new_tokens})")
+            f"{len(e.temperatures)} temperatures x {e.max_new_tokens})"
+        )
     else:
         rows["max generated tokens (upper bound)"] = "0 (training generates nothing)"
     rows["output"] = str(Path(recipe.output_dir) / "final")

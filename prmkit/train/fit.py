@@ -15,8 +15,11 @@ from prmkit.train.recipe import TrainRecipe
 
 
 def read_data(spec: DataSpec) -> list[Record]:
-    records = list(load_records(spec.path, layout=spec.layout, split=spec.split, subset=spec.subset,
-                                limit=spec.limit, **spec.options))
+    records = list(
+        load_records(
+            spec.path, layout=spec.layout, split=spec.split, subset=spec.subset, limit=spec.limit, **spec.options
+        )
+    )
     if not records:
         raise DataError(f"{spec.path}: no records")
     return records
@@ -29,15 +32,30 @@ def split_eval(recipe: TrainRecipe, records: list[Record]) -> tuple[list[Record]
         return records, read_data(e.data)[: max(e.max_records, e.problems)]
     if e.holdout:
         if e.holdout >= len(records):
-            raise DataError(f"{recipe.data.path}: eval.holdout {e.holdout} leaves no training records "
-                            f"(the data has {len(records)})")
+            raise DataError(
+                f"{recipe.data.path}: eval.holdout {e.holdout} leaves no training records (the data has {len(records)})"
+            )
         return records[: -e.holdout], records[-e.holdout :]
     return records, []
 
 
 RESUME_SAFE = frozenset(
-    [f"training.{k}" for k in ("max_steps", "epochs", "max_time_s", "logging_steps", "save_steps", "save_total_limit",
-                               "eval_steps", "eval_batch_size", "report_to", "dataloader_num_workers", "threads")]
+    [
+        f"training.{k}"
+        for k in (
+            "max_steps",
+            "epochs",
+            "max_time_s",
+            "logging_steps",
+            "save_steps",
+            "save_total_limit",
+            "eval_steps",
+            "eval_batch_size",
+            "report_to",
+            "dataloader_num_workers",
+            "threads",
+        )
+    ]
     + [f"eval.{k}" for k in ("max_records", "threshold", "task", "problems", "temperatures", "max_new_tokens")]
 )
 """Keys a resumed run may change: how long to train, how to log and evaluate; never what is trained."""
@@ -129,12 +147,22 @@ def fit(recipe: TrainRecipe, recipe_path: str | None = None) -> Fitted:
     last = last_complete_checkpoint(out_dir)
     before_s, tokens_before = read_train_state(last)
     clock = TrainClock(recipe.training.max_time_s, before_s, tokens_before)
-    eval_cb = EvalCallback(objective, tokenizer, eval_records[: recipe.eval.max_records], recipe.training.eval_steps,
-                           args.per_device_eval_batch_size)
+    eval_cb = EvalCallback(
+        objective,
+        tokenizer,
+        eval_records[: recipe.eval.max_records],
+        recipe.training.eval_steps,
+        args.per_device_eval_batch_size,
+    )
     trainer = PrmkitTrainer(
-        model=model, args=args, train_dataset=ListDataset(encoded.features),
-        data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        callbacks=[clock, ProgressCallback(), eval_cb], objective=objective, clock=clock,
+        model=model,
+        args=args,
+        train_dataset=ListDataset(encoded.features),
+        data_collator=PadCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[clock, ProgressCallback(), eval_cb],
+        objective=objective,
+        clock=clock,
     )
     trainer.remove_callback(PrinterCallback)
     if last is not None and main:
@@ -143,5 +171,6 @@ def fit(recipe: TrainRecipe, recipe_path: str | None = None) -> Fitted:
         console.print(f"resuming from {last}", highlight=False)
     result = trainer.train(resume_from_checkpoint=last)
     tokens_run = all_reduce_sum(trainer.tokens_seen)
-    return Fitted(trainer, objective, tokenizer, encoded, eval_records, eval_cb, clock, last, result, tokens_run,
-                  main, manifest)
+    return Fitted(
+        trainer, objective, tokenizer, encoded, eval_records, eval_cb, clock, last, result, tokens_run, main, manifest
+    )

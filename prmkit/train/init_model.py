@@ -28,10 +28,20 @@ def prepare_init(recipe: Any, records: list[Record]) -> str:
     t = recipe.init.tiny
     texts = [r.problem + "\n" + "\n".join(r.steps) for r in records]
     make_tiny_model(
-        out, t.arch, texts=texts, tokenizer_kind=t.tokenizer, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
-        num_layers=t.num_layers, num_heads=t.num_heads, num_kv_heads=t.num_kv_heads,
-        intermediate_size=t.intermediate_size, max_position_embeddings=t.max_position_embeddings, seed=t.seed,
-        extra_tokens=t.extra_tokens, chat_template=t.chat_template,
+        out,
+        t.arch,
+        texts=texts,
+        tokenizer_kind=t.tokenizer,
+        vocab_size=t.vocab_size,
+        hidden_size=t.hidden_size,
+        num_layers=t.num_layers,
+        num_heads=t.num_heads,
+        num_kv_heads=t.num_kv_heads,
+        intermediate_size=t.intermediate_size,
+        max_position_embeddings=t.max_position_embeddings,
+        seed=t.seed,
+        extra_tokens=t.extra_tokens,
+        chat_template=t.chat_template,
     )
     return str(out)
 
@@ -85,6 +95,12 @@ def apply_lora(model: Any, spec: Any, kind: str) -> Any:
     # on it, and peft refuses a saved module that is a LoRA layer (TypeError), so the head is left out here.
     heads = [name for name in ("score", "classifier") if isinstance(getattr(model, name, None), torch.nn.Module)]
     exclude = heads if task == TaskType.TOKEN_CLS and spec.target_modules == "all-linear" else None
-    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                        target_modules=spec.target_modules, exclude_modules=exclude, task_type=task)
+    config = LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        exclude_modules=exclude,
+        task_type=task,
+    )
     return get_peft_model(model, config)

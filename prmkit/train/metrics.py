@@ -26,7 +26,9 @@ def harmonic_mean(a: float | None, b: float | None) -> float | None:
     return 0.0 if a + b == 0 else 2 * a * b / (a + b)
 
 
-def step_metrics(scores: list[list[float]], labels: list[list[float]], threshold: float = 0.5) -> dict[str, float | None]:
+def step_metrics(
+    scores: list[list[float]], labels: list[list[float]], threshold: float = 0.5
+) -> dict[str, float | None]:
     """Accuracy, and precision/recall/F1 of the bad-step class, over all scored steps."""
     tp = fp = fn = tn = 0
     for s_row, l_row in zip(scores, labels):
@@ -40,11 +42,18 @@ def step_metrics(scores: list[list[float]], labels: list[list[float]], threshold
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
-    return {"step_accuracy": (tp + tn) / n if n else None, "step_precision": precision,
-            "step_recall": recall, "step_f1": f1, "steps_scored": n}
+    return {
+        "step_accuracy": (tp + tn) / n if n else None,
+        "step_precision": precision,
+        "step_recall": recall,
+        "step_f1": f1,
+        "steps_scored": n,
+    }
 
 
-def first_error_metrics(scores: list[list[float]], labels: list[list[float]], threshold: float = 0.5) -> dict[str, float | None]:
+def first_error_metrics(
+    scores: list[list[float]], labels: list[list[float]], threshold: float = 0.5
+) -> dict[str, float | None]:
     """ProcessBench's error accuracy, correct accuracy and their harmonic mean (first-error F1)."""
     err_hits = err_n = ok_hits = ok_n = 0
     for s_row, l_row in zip(scores, labels):
@@ -58,10 +67,15 @@ def first_error_metrics(scores: list[list[float]], labels: list[list[float]], th
             ok_hits += pred == -1
     error_acc = err_hits / err_n if err_n else None
     correct_acc = ok_hits / ok_n if ok_n else None
-    return {"error_accuracy": error_acc, "correct_accuracy": correct_acc,
-            "first_error_f1": harmonic_mean(error_acc, correct_acc)}
+    return {
+        "error_accuracy": error_acc,
+        "correct_accuracy": correct_acc,
+        "first_error_f1": harmonic_mean(error_acc, correct_acc),
+    }
 
 
-def prm_metrics(scores: list[list[float]], labels: list[list[float]], threshold: float = 0.5) -> dict[str, float | None]:
+def prm_metrics(
+    scores: list[list[float]], labels: list[list[float]], threshold: float = 0.5
+) -> dict[str, float | None]:
     """Both families of metrics, over records whose every step was scored."""
     return {**step_metrics(scores, labels, threshold), **first_error_metrics(scores, labels, threshold)}

@@ -15,7 +15,7 @@ from prmkit.sections import DataSpec, PromptSpec, StepSpec
 
 
 class TinyInit(Section):
-    """A random-init tiny causal LM made on the spot (prmkit.models.tiny), its tokenizer trained on the training texts."""
+    """A random-init tiny causal LM made on the spot (prmkit.models.tiny), its tokenizer fitted to training texts."""
 
     arch: str = "qwen2"
     hidden_size: int = Field(default=128, ge=8)
@@ -44,7 +44,9 @@ class InitSpec(Section):
     @model_validator(mode="after")
     def _one_source(self) -> InitSpec:
         if (self.model is None) == (self.tiny is None):
-            raise ValueError("init needs exactly one of 'model' (a path or Hub id) or 'tiny' (a model made from scratch)")
+            raise ValueError(
+                "init needs exactly one of 'model' (a path or Hub id) or 'tiny' (a model made from scratch)"
+            )
         return self
 
 
@@ -156,4 +158,3 @@ class TrainRecipe(Section):
     @classmethod
     def _path_shorthand(cls, value: Any) -> Any:
         return {"model": value} if isinstance(value, str) else value
-

@@ -133,8 +133,12 @@ class ProgressCallback(TrainerCallback):
         if self._advance is None or not logs or "loss" not in logs or os.environ.get("PRMKIT_QUIET"):
             return
         lr = logs.get("learning_rate")
-        console.print(f"[dim]step {state.global_step}: loss {logs['loss']:.4g}"
-                      + (f", lr {lr:.3g}" if isinstance(lr, float) else "") + "[/]", highlight=False)
+        console.print(
+            f"[dim]step {state.global_step}: loss {logs['loss']:.4g}"
+            + (f", lr {lr:.3g}" if isinstance(lr, float) else "")
+            + "[/]",
+            highlight=False,
+        )
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._stack.close()
@@ -180,8 +184,9 @@ class PrmkitTrainer(Trainer):
         self.tokens_seen = 0
         self.loss_is_scaled_for_ga = False  # the objective returns a per-batch mean
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         if model.training:
             self.tokens_seen += int(inputs["attention_mask"].sum())
         loss = self.objective.compute_loss(model, inputs)

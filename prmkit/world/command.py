@@ -1,4 +1,4 @@
-"""`prmkit world RECIPE`: make the embedded world's data: problems with reference solutions, and a planted-error benchmark.
+"""`prmkit world RECIPE`: the embedded world's data: problems with reference solutions and a planted-error benchmark.
 
 Outputs (in output_dir): `<split>.jsonl` per split (prmkit records: problem, reference steps, answer),
 `processbench.json` (the planted-error set in ProcessBench's own layout, so any ProcessBench tool reads it)
@@ -93,8 +93,11 @@ def run(recipe: WorldRecipe, recipe_path: str) -> dict[str, Any]:
     with progress_bar("making the world", total=total) as advance:
         splits = make_splits(recipe, advance)
         planted = task.planted_errors(
-            recipe.planted.n, recipe.seed * 1000 + 999, task.difficulty(recipe.difficulty),
-            correct_share=recipe.planted.correct_share, types=recipe.planted.types,
+            recipe.planted.n,
+            recipe.seed * 1000 + 999,
+            task.difficulty(recipe.difficulty),
+            correct_share=recipe.planted.correct_share,
+            types=recipe.planted.types,
         )
         advance(len(planted))
     for name, records in splits.items():
@@ -111,8 +114,12 @@ def run(recipe: WorldRecipe, recipe_path: str) -> dict[str, Any]:
 
 def _plan(recipe: WorldRecipe) -> dict[str, Any]:
     get_task(recipe.task).difficulty(recipe.difficulty)  # validates the difficulty without writing anything
-    return {"task": recipe.task, **{f"{k} problems": v for k, v in recipe.splits.items()},
-            "planted records": recipe.planted.n, "output": recipe.output_dir}
+    return {
+        "task": recipe.task,
+        **{f"{k} problems": v for k, v in recipe.splits.items()},
+        "planted records": recipe.planted.n,
+        "output": recipe.output_dir,
+    }
 
 
 register(Command(name="world", help=summary_of(__doc__), recipe=WorldRecipe, run=run, plan=_plan))

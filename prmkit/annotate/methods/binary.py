@@ -42,6 +42,13 @@ def binary_search(records: list[Record], runner: RolloutRunner, seed: int, conte
     for i, record in enumerate(records):
         first = hi[i] - 1 if i in active else -1
         hard = labels_from_first_error(len(record.steps), first)
-        out.append(Annotation(hard=hard, soft=None, first_error=first, cost=costs[i],
-                              details={"probes": {str(k): v for k, v in sorted(probes[i].items())}}))
+        out.append(
+            Annotation(
+                hard=hard,
+                soft=None,
+                first_error=first,
+                cost=costs[i],
+                details={"probes": {str(k): v for k, v in sorted(probes[i].items())}},
+            )
+        )
     return out

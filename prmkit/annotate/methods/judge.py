@@ -47,9 +47,15 @@ def parse_verdict(text: str, n_steps: int) -> int | None:
 def judge_first_errors(records: list[Record], context: Any, seed: int) -> tuple[list[int | None], list[RolloutCost]]:
     spec = context.judge
     sampler = context.judge_sampler
-    params = SamplingParams(n=spec.k, temperature=spec.temperature, top_p=1.0,
-                            max_new_tokens=spec.max_new_tokens, stop=[], seed=seed,
-                            prompt_seeds=keyed_seeds(seed, [r.id for r in records]))
+    params = SamplingParams(
+        n=spec.k,
+        temperature=spec.temperature,
+        top_p=1.0,
+        max_new_tokens=spec.max_new_tokens,
+        stop=[],
+        seed=seed,
+        prompt_seeds=keyed_seeds(seed, [r.id for r in records]),
+    )
     prompts = [render_judge_prompt(spec.template, r) for r in records]
     outputs = sampler.generate(prompts, params)
     verdicts, costs = [], []
@@ -68,8 +74,11 @@ def judge(records: list[Record], runner: RolloutRunner, seed: int, context: Any)
         if verdict is None:
             out.append(Annotation(None, None, None, cost, kept=False, details={"judge": None}))
         else:
-            out.append(Annotation(labels_from_first_error(len(record.steps), verdict), None, verdict, cost,
-                                  details={"judge": verdict}))
+            out.append(
+                Annotation(
+                    labels_from_first_error(len(record.steps), verdict), None, verdict, cost, details={"judge": verdict}
+                )
+            )
     return out
 
 

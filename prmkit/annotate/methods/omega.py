@@ -36,8 +36,8 @@ world, new paths get `meta.true_labels` from its exact checker, so the label aud
 a search (its probes' rollouts and tokens) is booked on its path's record, so the records of a problem sum
 to the problem's cost. `meta.annotation` also holds `paths` (records written for the problem, used to
 resume), `path` (its index among them), `problem_item` (the input position of the problem's first solution:
-a shard merge orders by it), `state` (steps of the path that the search started from) and `mc` (prefix length -> MC of the
-tree's nodes on the path).
+a shard merge orders by it), `state` (steps of the path that the search started from) and `mc` (prefix
+length -> MC of the tree's nodes on the path).
 """
 
 from __future__ import annotations
@@ -161,8 +161,9 @@ class ProblemTree:
     def score(self, cand: Candidate, total_visits: int) -> float:
         o = self.options
         node = self.nodes[cand.state]
-        return (q_value(node.mc, cand.rollout.tokens, o.alpha, o.beta, o.length_penalty)
-                + u_value(o.c_puct, total_visits, node.visits))
+        return q_value(node.mc, cand.rollout.tokens, o.alpha, o.beta, o.length_penalty) + u_value(
+            o.c_puct, total_visits, node.visits
+        )
 
     def select(self) -> Candidate | None:
         """The candidate with the largest Q + U (the oldest among equals), or None when the pool is empty."""
@@ -218,8 +219,9 @@ class ProblemTree:
         n = len(path.steps)
         fe = path.first_error if path.first_error >= 0 else n
         hard = labels_from_first_error(n, path.first_error)
-        measured = {j: node.mc for j in range(1, fe + 1)
-                    if (node := self.nodes.get(path.steps[:j])) is not None and node.good}
+        measured = {
+            j: node.mc for j in range(1, fe + 1) if (node := self.nodes.get(path.steps[:j])) is not None and node.good
+        }
         if path.correct:
             measured[n] = 1.0
         soft, nearest = [0.0] * n, None
@@ -229,8 +231,11 @@ class ProblemTree:
         return hard, soft
 
     def path_mc(self, path: Path) -> dict[str, float]:
-        return {str(j): round(node.mc, 6) for j in range(1, len(path.steps) + 1)
-                if (node := self.nodes.get(path.steps[:j])) is not None}
+        return {
+            str(j): round(node.mc, 6)
+            for j in range(1, len(path.steps) + 1)
+            if (node := self.nodes.get(path.steps[:j])) is not None
+        }
 
 
 def drive(tree: ProblemTree, sample: SampleFn) -> ProblemTree:
@@ -263,9 +268,15 @@ def _tokens(record: Record, tokenizer: Any) -> int:
 
 def options_from(context: Any, k: int) -> OmegaOptions:
     spec = context.omega
-    return OmegaOptions(k=k, c_puct=spec.c_puct, alpha=spec.alpha, beta=spec.beta,
-                        length_penalty=spec.length_penalty * spec.length_scale, max_searches=spec.max_searches,
-                        max_rollouts=context.max_rollouts_per_problem)
+    return OmegaOptions(
+        k=k,
+        c_puct=spec.c_puct,
+        alpha=spec.alpha,
+        beta=spec.beta,
+        length_penalty=spec.length_penalty * spec.length_scale,
+        max_searches=spec.max_searches,
+        max_rollouts=context.max_rollouts_per_problem,
+    )
 
 
 def problem_key(record: Record) -> str:
@@ -303,11 +314,26 @@ def omega(records: list[Record], runner: RolloutRunner, seed: int, context: Any)
         for j, path in enumerate(tree.paths):
             record = _path_record(groups[pid][0], pid, j, path, task)
             hard, soft = tree.labels(path)
-            out.append((record, Annotation(hard=hard, soft=soft, first_error=path.first_error, cost=path.cost,
-                                           details={"problem_id": pid, "problem_item": first_item,
-                                                    "path": j, "paths": len(tree.paths),
-                                                    "searched": path.searched, "state": path.state,
-                                                    "mc": tree.path_mc(path)})))
+            out.append(
+                (
+                    record,
+                    Annotation(
+                        hard=hard,
+                        soft=soft,
+                        first_error=path.first_error,
+                        cost=path.cost,
+                        details={
+                            "problem_id": pid,
+                            "problem_item": first_item,
+                            "path": j,
+                            "paths": len(tree.paths),
+                            "searched": path.searched,
+                            "state": path.state,
+                            "mc": tree.path_mc(path),
+                        },
+                    ),
+                )
+            )
     return out
 
 
@@ -326,6 +352,12 @@ def _path_record(first: Record, pid: str, j: int, path: Path, task: Any) -> Reco
         check = task.check(task.parse_problem(first.problem, pid), steps)
         meta["true_first_error"] = check.first_error
         meta["true_labels"] = list(check.labels)
-    return Record(id=f"{pid}/omega{j}", problem=first.problem, steps=steps,
-                  answer=extract_answer("\n".join(steps)), reference=first.reference, correct=path.correct,
-                  meta=meta)
+    return Record(
+        id=f"{pid}/omega{j}",
+        problem=first.problem,
+        steps=steps,
+        answer=extract_answer("\n".join(steps)),
+        reference=first.reference,
+        correct=path.correct,
+        meta=meta,
+    )

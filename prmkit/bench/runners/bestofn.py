@@ -39,8 +39,14 @@ def run(ctx: Context) -> Outcome:
         if r.correct is None and r.reference is None:
             skipped += 1
             continue
-        groups[str(pid)].append({"answer": r.answer, "correct": r.correct, "reference": r.reference,
-                                 "aggregates": aggregate(scores.get(r.id) or [], names)})
+        groups[str(pid)].append(
+            {
+                "answer": r.answer,
+                "correct": r.correct,
+                "reference": r.reference,
+                "aggregates": aggregate(scores.get(r.id) or [], names),
+            }
+        )
     if not groups:
         raise DataError(f"{d.path}: no gradable samples (records need correct or reference)")
     problems = [build_problem(pid, samples) for pid, samples in groups.items()]
@@ -54,9 +60,16 @@ def run(ctx: Context) -> Outcome:
     auc = {a: within_problem_auc(problems, a) for a in names}
     methods = list(next(iter(table.values())))
     metrics: dict[str, Any] = {
-        "benchmark": "bestofn", "source": source, "problems": len(problems), "samples_per_problem": n_max,
-        "trials": spec.trials, "ns": ns, "accuracy": {str(n): table[n] for n in ns}, "skipped_ungradable": skipped,
-        "paired_vs_majority": paired, "within_problem_auc": auc,
+        "benchmark": "bestofn",
+        "source": source,
+        "problems": len(problems),
+        "samples_per_problem": n_max,
+        "trials": spec.trials,
+        "ns": ns,
+        "accuracy": {str(n): table[n] for n in ns},
+        "skipped_ungradable": skipped,
+        "paired_vs_majority": paired,
+        "within_problem_auc": auc,
     }
     if ctx.compute:
         from prmkit.score.scoring import merge_compute
@@ -65,20 +78,41 @@ def run(ctx: Context) -> Outcome:
     prm_methods = [m for m in methods if m.startswith("prm_")]
     header = ["N", *methods]
     rows = [[str(n), *[table[n][m] for m in methods]] for n in ns]
-    line_plot(ctx.out_dir / "bestofn.png", ns, {m: [table[n][m] for n in ns] for m in methods},
-              f"Best-of-N ({len(problems)} problems)", "N (samples per problem)", "accuracy (%)")
-    report = "\n".join([
-        "# Best-of-N", "", f"Source: {source}; {len(problems)} problems, {n_max} samples each; for each N below the",
-        f"full draw, {spec.trials} seeded random subsets per problem are averaged (one draw, subsampled).", "",
-        "Accuracy in percent. prm_<agg>: the sample with the highest aggregate step score; prm_weighted_vote: answers",
-        "weighted by that aggregate; majority_vote: plain vote; pass@N: any sample correct (oracle).", "",
-        markdown_table(header, rows, percent=True), "", "![accuracy against N](bestofn.png)", "",
-        "Paired against majority vote (same problems, same subsets): difference in points, 95% interval.", "",
-        markdown_table(["N", *prm_methods], [[str(n), *[_interval(paired[str(n)][m]) for m in prm_methods]]
-                                             for n in ns if str(n) in paired]), "",
-        "Within-problem AUC (a right sample scored above a wrong one of the same problem): "
-        + ", ".join(f"{a} {_auc(auc[a])}" for a in names) + ".",
-    ])
+    line_plot(
+        ctx.out_dir / "bestofn.png",
+        ns,
+        {m: [table[n][m] for n in ns] for m in methods},
+        f"Best-of-N ({len(problems)} problems)",
+        "N (samples per problem)",
+        "accuracy (%)",
+    )
+    report = "\n".join(
+        [
+            "# Best-of-N",
+            "",
+            f"Source: {source}; {len(problems)} problems, {n_max} samples each; for each N below the",
+            f"full draw, {spec.trials} seeded random subsets per problem are averaged (one draw, subsampled).",
+            "",
+            "Accuracy in percent. prm_<agg>: the sample with the highest aggregate step score; "
+            "prm_weighted_vote: answers",
+            "weighted by that aggregate; majority_vote: plain vote; pass@N: any sample correct (oracle).",
+            "",
+            markdown_table(header, rows, percent=True),
+            "",
+            "![accuracy against N](bestofn.png)",
+            "",
+            "Paired against majority vote (same problems, same subsets): difference in points, 95% interval.",
+            "",
+            markdown_table(
+                ["N", *prm_methods],
+                [[str(n), *[_interval(paired[str(n)][m]) for m in prm_methods]] for n in ns if str(n) in paired],
+            ),
+            "",
+            "Within-problem AUC (a right sample scored above a wrong one of the same problem): "
+            + ", ".join(f"{a} {_auc(auc[a])}" for a in names)
+            + ".",
+        ]
+    )
     rich_table("Best-of-N accuracy (%)", header, rows, percent=True)
     top = ns[-1]
     out_rows = {f"{m} @{top}": table[top][m] for m in methods}

@@ -39,8 +39,11 @@ def read_samples(files: list[Path], limit: int | None) -> list[Sample]:
     rows = []
     for f in files:
         for origin, number, row in read_rows(f):
-            missing = [k for k in ("idx", "classification", "modified_process", "original_process", "error_steps")
-                       if k not in row]
+            missing = [
+                k
+                for k in ("idx", "classification", "modified_process", "original_process", "error_steps")
+                if k not in row
+            ]
             if missing:
                 raise DataError(f"{origin} line {number}: not a PRMBench row (missing {', '.join(missing)})")
             rows.append(row)
@@ -72,14 +75,19 @@ def run(ctx: Context) -> Outcome:
         scores = read_score_file(recipe.predictions)
         source = f"scores file {recipe.predictions}"
     else:
-        records = [Record(id=s.id, problem=s.question, steps=s.steps, meta={"classification": s.classification})
-                   for s in samples]
+        records = [
+            Record(id=s.id, problem=s.question, steps=s.steps, meta={"classification": s.classification})
+            for s in samples
+        ]
         scores = ctx.score(records, "prmbench")
         source = f"PRM {recipe.prm.model}"
     rule = recipe.prmbench.step_rule
     threshold = recipe.prmbench.difference_threshold if rule == "difference" else recipe.threshold.value
-    metrics: dict[str, Any] = {"benchmark": "prmbench", "source": source,
-                               **prmbench_metrics(samples, scores, threshold, rule)}
+    metrics: dict[str, Any] = {
+        "benchmark": "prmbench",
+        "source": source,
+        **prmbench_metrics(samples, scores, threshold, rule),
+    }
     if ctx.compute:
         from prmkit.score.scoring import merge_compute
 
@@ -90,19 +98,35 @@ def run(ctx: Context) -> Outcome:
     rows = [[name, *[m[k] for k in keys]] for name, m in classes.items()]
     rows.append(["overall", *[metrics["overall"][k] for k in keys]])
     names = [n for n in classes if n != "correct"]
-    bar_plot(ctx.out_dir / "prmbench_prmscore.png", names, {"PRMScore": [classes[n]["prm_score"] for n in names]},
-             "PRMBench PRMScore per error class", "%")
-    report = "\n".join([
-        "# PRMBench", "", f"Source: {source}; a step is judged valid when "
-        + (f"its score is > {threshold}." if rule == "score" else
-           f"its score minus the one before (the first: its score) is > {threshold}."), "",
-        "In percent. PRMScore = 0.5 F1 (valid steps) + 0.5 negative F1 (erroneous steps), F1 alone for",
-        "multi_solutions, as PRMBench computes it (ssmisya/PRMBench mr_eval/tasks/prmtest_classified/task.py and",
-        "form_latex_strs.ipynb). The overall row pools every modified sample; `correct` holds the originals.", "",
-        markdown_table(header, rows, percent=True), "",
-        f"Samples: {metrics['samples']}; share of modified samples scored: {metrics['scored_share']}.", "",
-        "![PRMScore per class](prmbench_prmscore.png)",
-    ])
+    bar_plot(
+        ctx.out_dir / "prmbench_prmscore.png",
+        names,
+        {"PRMScore": [classes[n]["prm_score"] for n in names]},
+        "PRMBench PRMScore per error class",
+        "%",
+    )
+    report = "\n".join(
+        [
+            "# PRMBench",
+            "",
+            f"Source: {source}; a step is judged valid when "
+            + (
+                f"its score is > {threshold}."
+                if rule == "score"
+                else f"its score minus the one before (the first: its score) is > {threshold}."
+            ),
+            "",
+            "In percent. PRMScore = 0.5 F1 (valid steps) + 0.5 negative F1 (erroneous steps), F1 alone for",
+            "multi_solutions, as PRMBench computes it (ssmisya/PRMBench mr_eval/tasks/prmtest_classified/task.py and",
+            "form_latex_strs.ipynb). The overall row pools every modified sample; `correct` holds the originals.",
+            "",
+            markdown_table(header, rows, percent=True),
+            "",
+            f"Samples: {metrics['samples']}; share of modified samples scored: {metrics['scored_share']}.",
+            "",
+            "![PRMScore per class](prmbench_prmscore.png)",
+        ]
+    )
     rich_table("PRMBench (%)", header, rows, percent=True)
     out_rows = {"overall PRMScore": metrics["overall"]["prm_score"], "samples": metrics["samples"]}
     out_rows.update({f"{n} PRMScore": classes[n]["prm_score"] for n in names})

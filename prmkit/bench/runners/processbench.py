@@ -71,8 +71,10 @@ def load_subsets(d: Any, wanted: list[str] | None) -> dict[str, list[Record]]:
     if looks_local(d.path) or Path(d.path).exists():
         files = subset_files(d.path, wanted)
         return {name: list(load_records(f, layout=d.layout, limit=d.limit, **d.options)) for name, f in files.items()}
-    return {name: list(load_records(d.path, layout=d.layout, split=name, limit=d.limit, **d.options))
-            for name in (wanted or HUB_SUBSETS)}
+    return {
+        name: list(load_records(d.path, layout=d.layout, split=name, limit=d.limit, **d.options))
+        for name in (wanted or HUB_SUBSETS)
+    }
 
 
 @BENCHMARKS.register("processbench")
@@ -104,9 +106,13 @@ def run(ctx: Context) -> Outcome:
     per = {name: processbench_f1(labels[name], preds[name]) for name in subsets}
     avg = average_f1(per)
     metrics: dict[str, Any] = {
-        "benchmark": "processbench", "source": source, "threshold": threshold,
+        "benchmark": "processbench",
+        "source": source,
+        "threshold": threshold,
         "threshold_tuned_on": recipe.threshold.tune_on if recipe.predictions is None else None,
-        "subsets": per, "average_f1": avg, "missing_predictions": missing,
+        "subsets": per,
+        "average_f1": avg,
+        "missing_predictions": missing,
     }
     if ctx.compute:
         from prmkit.score.scoring import merge_compute
@@ -116,22 +122,39 @@ def run(ctx: Context) -> Outcome:
     rows = [[n, m["n_error"] + m["n_correct"], m["error_acc"], m["correct_acc"], m["f1"]] for n, m in per.items()]
     rows_pct = [[r[0], str(r[1]), *r[2:]] for r in rows]
     rows_pct.append(["average (unweighted F1)", "", None, None, avg])
-    bar_plot(ctx.out_dir / "processbench_f1.png", list(per), {
-        "error acc": [m["error_acc"] for m in per.values()],
-        "correct acc": [m["correct_acc"] for m in per.values()],
-        "F1": [m["f1"] for m in per.values()],
-    }, "ProcessBench", "%")
-    how = f"threshold {threshold:.4g}" + (f" (best F1 on {recipe.threshold.tune_on})" if recipe.threshold.tune_on else "") \
-        if threshold is not None else "predicted indices"
-    report = "\n".join([
-        "# ProcessBench", "", f"Source: {source}; {how}.", "",
-        "Accuracies in percent. F1 is the harmonic mean of the accuracy on erroneous samples (predicted first",
-        "error = label) and on correct samples (predicted -1); the average is the unweighted mean of the subsets' F1,",
-        "as the paper reports (QwenLM/ProcessBench code/run_eval.py).", "",
-        markdown_table(header, rows_pct, percent=True), "",
-        f"{missing} samples had no prediction (counted wrong)." if missing else "",
-        "![F1 per subset](processbench_f1.png)",
-    ])
+    bar_plot(
+        ctx.out_dir / "processbench_f1.png",
+        list(per),
+        {
+            "error acc": [m["error_acc"] for m in per.values()],
+            "correct acc": [m["correct_acc"] for m in per.values()],
+            "F1": [m["f1"] for m in per.values()],
+        },
+        "ProcessBench",
+        "%",
+    )
+    how = (
+        f"threshold {threshold:.4g}" + (f" (best F1 on {recipe.threshold.tune_on})" if recipe.threshold.tune_on else "")
+        if threshold is not None
+        else "predicted indices"
+    )
+    report = "\n".join(
+        [
+            "# ProcessBench",
+            "",
+            f"Source: {source}; {how}.",
+            "",
+            "Accuracies in percent. F1 is the harmonic mean of the accuracy on erroneous samples (predicted first",
+            "error = label) and on correct samples (predicted -1); "
+            "the average is the unweighted mean of the subsets' F1,",
+            "as the paper reports (QwenLM/ProcessBench code/run_eval.py).",
+            "",
+            markdown_table(header, rows_pct, percent=True),
+            "",
+            f"{missing} samples had no prediction (counted wrong)." if missing else "",
+            "![F1 per subset](processbench_f1.png)",
+        ]
+    )
     rich_table("ProcessBench (%)", header, rows_pct, percent=True)
     out_rows = {f"{n} F1": m["f1"] for n, m in per.items()}
     out_rows["average F1"] = avg

@@ -52,8 +52,12 @@ class MathShepherdAdapter(Adapter):
             from prmkit.console import console
 
             first, why = self.skipped[0]
-            console.print(f"warning: math_shepherd layout: skipped {len(self.skipped)} row(s) that could not be "
-                          f"parsed (first: {first}: {why})", highlight=False, markup=False)
+            console.print(
+                f"warning: math_shepherd layout: skipped {len(self.skipped)} row(s) that could not be "
+                f"parsed (first: {first}: {why})",
+                highlight=False,
+                markup=False,
+            )
         return []
 
     def _convert(self, row: dict[str, Any], place: Place) -> list[Record]:
@@ -67,7 +71,9 @@ class MathShepherdAdapter(Adapter):
         marks = [tagged[pos - k * (len(STEP_TAG) - 1)] for k, pos in enumerate(all_tags)]
         start = solution_start(text)
         if start < 0:
-            raise RowError("field 'input' has no 'Step 1:', 'step 1:' or '?': cannot tell the problem from the solution")
+            raise RowError(
+                "field 'input' has no 'Step 1:', 'step 1:' or '?': cannot tell the problem from the solution"
+            )
         stray = [k for k, pos in enumerate(all_tags) if pos < start]
         steps, labels = [], []
         begin = start
@@ -87,7 +93,7 @@ class MathShepherdAdapter(Adapter):
             raise RowError("field 'input' has an empty step between two tags")
         problem = text[:start]
         for pos in reversed([all_tags[k] for k in stray]):
-            problem = problem[:pos] + problem[pos + len(STEP_TAG):]
+            problem = problem[:pos] + problem[pos + len(STEP_TAG) :]
         found = ANSWER_RE.search(steps[-1])
         meta: dict[str, Any] = {"layout": self.name}
         if row.get("task") is not None:

@@ -86,13 +86,23 @@ def _rating(value: Any) -> int | None:
 class WalkBuilder:
     """Turns a walk into Records under the adapter's label conventions (module docstring)."""
 
-    def __init__(self, neutral_is_good: bool, alternatives: bool, unrated: str = "bad", error_end: str = "prefix",
-                 answer_text: str = "keep") -> None:
-        for name, value, allowed in (("unrated", unrated, UNRATED), ("error_end", error_end, ERROR_END),
-                                     ("answer_text", answer_text, ANSWER_TEXT)):
+    def __init__(
+        self,
+        neutral_is_good: bool,
+        alternatives: bool,
+        unrated: str = "bad",
+        error_end: str = "prefix",
+        answer_text: str = "keep",
+    ) -> None:
+        for name, value, allowed in (
+            ("unrated", unrated, UNRATED),
+            ("error_end", error_end, ERROR_END),
+            ("answer_text", answer_text, ANSWER_TEXT),
+        ):
             if value not in allowed:
-                raise RecipeError(f"data layout 'prm800k' option {name!r} must be one of {', '.join(allowed)}, "
-                                  f"got {value!r}")
+                raise RecipeError(
+                    f"data layout 'prm800k' option {name!r} must be one of {', '.join(allowed)}, got {value!r}"
+                )
         self.neutral_is_good = neutral_is_good
         self.alternatives = alternatives
         self.unrated = unrated
@@ -226,8 +236,14 @@ class Prm800kAdapter(Adapter):
     name = "prm800k"
     signatures = (RAW_KEYS, STEPWISE_KEYS)
 
-    def __init__(self, neutral_is_good: bool = False, alternatives: bool = True, unrated: str = "bad",
-                 error_end: str = "prefix", answer_text: str = "keep") -> None:
+    def __init__(
+        self,
+        neutral_is_good: bool = False,
+        alternatives: bool = True,
+        unrated: str = "bad",
+        error_end: str = "prefix",
+        answer_text: str = "keep",
+    ) -> None:
         self.builder = WalkBuilder(neutral_is_good, alternatives, unrated, error_end, answer_text)
         self._open: _OpenWalk | None = None
 

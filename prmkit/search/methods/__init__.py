@@ -62,9 +62,19 @@ class SearchContext:
         """A policy and a scorer that charge a fresh ledger: each (method, budget) is accounted on its own."""
         ledger = Ledger.for_problems(len(self.problems))
         s = self.sampling
-        policy = StepPolicy(self.sampler, self.prompts, self.boundary, self.step_style, self.step_tag,
-                            s.temperature, s.top_p, s.step_max_tokens, s.max_steps, ledger,
-                            [p.id for p in self.problems])
+        policy = StepPolicy(
+            self.sampler,
+            self.prompts,
+            self.boundary,
+            self.step_style,
+            self.step_tag,
+            s.temperature,
+            s.top_p,
+            s.step_max_tokens,
+            s.max_steps,
+            ledger,
+            [p.id for p in self.problems],
+        )
         return policy, StepScorer(self.scorer, [p.problem for p in self.problems], aggregate, ledger), ledger
 
     def draw(self) -> Draw:

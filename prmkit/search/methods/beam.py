@@ -15,8 +15,15 @@ from prmkit.search.recipe import MethodSpec
 from prmkit.search.tree import Ledger, Node, ranked
 
 
-def beam_search(ctx: SearchContext, budget: int, spec: MethodSpec, expander: Expander, ledger: Ledger,
-                label: str, floor: int | None = None) -> list[Outcome]:
+def beam_search(
+    ctx: SearchContext,
+    budget: int,
+    spec: MethodSpec,
+    expander: Expander,
+    ledger: Ledger,
+    label: str,
+    floor: int | None = None,
+) -> list[Outcome]:
     """Beam search with any expander (plain, or early rejection keeping at least `floor`, default N/M)."""
     width = spec.width(budget)
     keep = budget // width
@@ -34,8 +41,9 @@ def beam_search(ctx: SearchContext, budget: int, spec: MethodSpec, expander: Exp
     return _outcomes(ctx, finished, spec, ledger, expander)
 
 
-def _outcomes(ctx: SearchContext, finished: list[list[Node]], spec: MethodSpec, ledger: Ledger,
-              expander: Expander) -> list[Outcome]:
+def _outcomes(
+    ctx: SearchContext, finished: list[list[Node]], spec: MethodSpec, ledger: Ledger, expander: Expander
+) -> list[Outcome]:
     out = []
     for p, nodes in enumerate(finished):
         chosen, answer = choose(nodes, spec.select)

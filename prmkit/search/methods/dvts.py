@@ -27,8 +27,9 @@ def dvts(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     for rnd in range(ctx.sampling.max_steps):
         if not frontier:
             break
-        children = expander.expand([(node, width) for node in frontier], derive_seed(ctx.seed, "dvts", budget, rnd),
-                                   floor=1)
+        children = expander.expand(
+            [(node, width) for node in frontier], derive_seed(ctx.seed, "dvts", budget, rnd), floor=1
+        )
         best: dict[tuple[int, int], Node] = {}
         for child in ranked(children):
             best.setdefault((child.problem, child.group), child)
@@ -38,8 +39,9 @@ def dvts(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     out = []
     for p, nodes in enumerate(finished):
         chosen, answer = choose(nodes, spec.select)
-        out.append(Outcome(chosen, answer, nodes, ledger.generated[p], ledger.scored[p],
-                           details={"subtrees": subtrees}))
+        out.append(
+            Outcome(chosen, answer, nodes, ledger.generated[p], ledger.scored[p], details={"subtrees": subtrees})
+        )
     return out
 
 

@@ -40,6 +40,14 @@ def early_reject(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outc
     out = []
     for p, nodes in enumerate(finished):
         chosen, answer = choose(nodes, spec.select)
-        out.append(Outcome(chosen, answer, nodes, ledger.generated[p], ledger.scored[p],
-                           details={"rejected": expander.rejected.get(p, 0)}))
+        out.append(
+            Outcome(
+                chosen,
+                answer,
+                nodes,
+                ledger.generated[p],
+                ledger.scored[p],
+                details={"rejected": expander.rejected.get(p, 0)},
+            )
+        )
     return out

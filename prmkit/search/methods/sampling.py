@@ -18,9 +18,14 @@ from prmkit.steps import split_steps
 def draw_solutions(ctx: SearchContext) -> tuple[list[list[Node]], list[list[int]]]:
     """`ctx.draw_size` whole solutions per problem (one sampler call) and their step scores (one scorer call)."""
     s = ctx.sampling
-    params = SamplingParams(n=ctx.draw_size, temperature=s.temperature, top_p=s.top_p,
-                            max_new_tokens=s.max_new_tokens, seed=derive_seed(ctx.seed, "draw"),
-                            prompt_seeds=keyed_seeds(derive_seed(ctx.seed, "draw"), [p.id for p in ctx.problems]))
+    params = SamplingParams(
+        n=ctx.draw_size,
+        temperature=s.temperature,
+        top_p=s.top_p,
+        max_new_tokens=s.max_new_tokens,
+        seed=derive_seed(ctx.seed, "draw"),
+        prompt_seeds=keyed_seeds(derive_seed(ctx.seed, "draw"), [p.id for p in ctx.problems]),
+    )
     outputs = ctx.sampler.generate(ctx.prompts, params)
     nodes: list[list[Node]] = []
     for p, completions in enumerate(outputs):
@@ -45,12 +50,16 @@ def _from_draw(ctx: SearchContext, budget: int, spec: MethodSpec, select: str, u
     for nodes, scored in zip(draw.nodes, draw.scored_tokens):
         pool = [_valued(n, spec.aggregate if use_prm else None) for n in nodes[:budget]]
         chosen, answer = choose(pool, select)
-        out.append(Outcome(
-            chosen, answer, pool,
-            generated_tokens=sum(n.tokens for n in pool),
-            scored_tokens=sum(scored[:budget]) if use_prm else 0,
-            wall_s=draw.wall_s / max(len(ctx.problems), 1) * budget / ctx.draw_size,
-        ))
+        out.append(
+            Outcome(
+                chosen,
+                answer,
+                pool,
+                generated_tokens=sum(n.tokens for n in pool),
+                scored_tokens=sum(scored[:budget]) if use_prm else 0,
+                wall_s=draw.wall_s / max(len(ctx.problems), 1) * budget / ctx.draw_size,
+            )
+        )
     return out
 
 

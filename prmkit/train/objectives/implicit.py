@@ -33,11 +33,14 @@ def outcome_of(record: Record, source: str) -> float:
         return float(bool(record.correct))
     if record.labels:
         if len(record.labels) != len(record.steps):
-            raise DataError(f"{source}: record {record.id!r} has {len(record.labels)} labels for "
-                            f"{len(record.steps)} steps; there must be one label per step")
+            raise DataError(
+                f"{source}: record {record.id!r} has {len(record.labels)} labels for "
+                f"{len(record.steps)} steps; there must be one label per step"
+            )
         return float(record.labels[-1])
-    raise DataError(f"{source}: record {record.id!r} has neither 'correct' nor step labels (an implicit PRM "
-                    "trains on outcomes)")
+    raise DataError(
+        f"{source}: record {record.id!r} has neither 'correct' nor step labels (an implicit PRM trains on outcomes)"
+    )
 
 
 def token_logprobs(model: Any, batch: dict[str, Any]) -> Any:
@@ -56,8 +59,9 @@ class ImplicitObjective(Objective):
         super().__init__(recipe)
         p = recipe.prm
         # Same rendering as the lm-head prmkit format; the head only matters for reading scores, not here.
-        self.format = PrmkitFormat(head="token_classification", step_separator=p.step_separator,
-                                   chat_template=p.chat_template)
+        self.format = PrmkitFormat(
+            head="token_classification", step_separator=p.step_separator, chat_template=p.chat_template
+        )
         self.beta = recipe.implicit.beta
         self.target = recipe.implicit.target
         self.reference: Any = None
@@ -181,15 +185,24 @@ class ImplicitObjective(Objective):
         if labelled and len(labelled) == len(records):
             kept = [records[i] for i in encoded.kept]
             full = [(s, r.labels) for s, r in zip(scores, kept) if len(s) == len(r.labels)]
-            metrics.update(prm_metrics([s for s, _ in full], [l for _, l in full], self.recipe.eval.threshold))
+            threshold = self.recipe.eval.threshold
+            metrics.update(prm_metrics([s for s, _ in full], [labels for _, labels in full], threshold))
         return metrics
 
     def metadata(self) -> dict[str, Any]:
         f = self.format
-        return {"format": "implicit", "objective": "implicit", "head": None, "step_separator": f.step_separator,
-                "good_token": None, "bad_token": None, "chat_template": f.chat_template, "label_type": "hard",
-                "last_step_only": False, "implicit": {"beta": self.beta, "reference_model": self.reference_name,
-                                                    "target": self.target}}
+        return {
+            "format": "implicit",
+            "objective": "implicit",
+            "head": None,
+            "step_separator": f.step_separator,
+            "good_token": None,
+            "bad_token": None,
+            "chat_template": f.chat_template,
+            "label_type": "hard",
+            "last_step_only": False,
+            "implicit": {"beta": self.beta, "reference_model": self.reference_name, "target": self.target},
+        }
 
 
 OBJECTIVES.register("implicit")(ImplicitObjective)

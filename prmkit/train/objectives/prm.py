@@ -77,8 +77,13 @@ class PrmObjective(Objective):
         super().__init__(recipe)
         p = recipe.prm
         self.model_kind = "token_classification" if p.head == "token_classification" else "causal_lm"
-        self.format = PrmkitFormat(head=p.head, step_separator=p.step_separator, good_token=p.good_token,
-                                   bad_token=p.bad_token, chat_template=p.chat_template)
+        self.format = PrmkitFormat(
+            head=p.head,
+            step_separator=p.step_separator,
+            good_token=p.good_token,
+            bad_token=p.bad_token,
+            chat_template=p.chat_template,
+        )
         self.label_type = p.label_type
 
     def setup(self, model: Any, tokenizer: Any, init_path: str) -> None:
@@ -163,14 +168,23 @@ class PrmObjective(Objective):
 
     def metadata(self) -> dict[str, Any]:
         f = self.format
-        return {"format": "prmkit", "objective": "prm", "head": f.head, "step_separator": f.step_separator,
-                "good_token": f.good_token, "bad_token": f.bad_token, "chat_template": f.chat_template,
-                "label_type": "hard" if self.label_type == "auto" else self.label_type,
-                "last_step_only": self.recipe.prm.last_step_only, "implicit": None}
+        return {
+            "format": "prmkit",
+            "objective": "prm",
+            "head": f.head,
+            "step_separator": f.step_separator,
+            "good_token": f.good_token,
+            "bad_token": f.bad_token,
+            "chat_template": f.chat_template,
+            "label_type": "hard" if self.label_type == "auto" else self.label_type,
+            "last_step_only": self.recipe.prm.last_step_only,
+            "implicit": None,
+        }
 
 
-def score_examples(objective: Any, model: Any, encoded: list[tuple[dict[str, Any], list[float]]],
-                   batch_size: int, pad_id: int) -> tuple[list[list[float]], list[list[float]]]:
+def score_examples(
+    objective: Any, model: Any, encoded: list[tuple[dict[str, Any], list[float]]], batch_size: int, pad_id: int
+) -> tuple[list[list[float]], list[list[float]]]:
     """Scores of held-out examples in length-sorted batches (eval mode, no gradient)."""
     import torch
 

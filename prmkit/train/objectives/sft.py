@@ -93,11 +93,21 @@ class SftObjective(Objective):
         return {"eval_loss": total / count} if count else {}
 
     def metadata(self) -> dict[str, Any]:
-        return {"format": None, "objective": "sft", "head": None, "step_separator": None, "good_token": None,
-                "bad_token": None, "chat_template": self.recipe.prompt.chat_template, "label_type": None,
-                "last_step_only": False, "implicit": None,
-                "prompt_template": self.recipe.prompt.template, "step_style": self.recipe.steps.style,
-                "step_tag": self.recipe.steps.tag}
+        return {
+            "format": None,
+            "objective": "sft",
+            "head": None,
+            "step_separator": None,
+            "good_token": None,
+            "bad_token": None,
+            "chat_template": self.recipe.prompt.chat_template,
+            "label_type": None,
+            "last_step_only": False,
+            "implicit": None,
+            "prompt_template": self.recipe.prompt.template,
+            "step_style": self.recipe.steps.style,
+            "step_tag": self.recipe.steps.tag,
+        }
 
 
 OBJECTIVES.register("sft")(SftObjective)

@@ -24,6 +24,35 @@ class DataSpec(Section):
     options: dict[str, Any] = {}
     """Layout options, e.g. prm800k's neutral_is_good."""
 
+    def iter_records(self, split: str | None = None) -> Any:
+        """The records, read lazily (`split` overrides the spec's own, for multi-split benchmarks)."""
+        from prmkit.data.layouts import load_records
+
+        return load_records(
+            self.path,
+            layout=self.layout,
+            split=split or self.split,
+            subset=self.subset,
+            limit=self.limit,
+            **self.options,
+        )
+
+    def load(self, what: str = "records", unique_ids: bool = True, split: str | None = None) -> list[Any]:
+        """Every record; an empty source and (with `unique_ids`) an id seen twice are DataErrors naming the path.
+        `what` names the records in the messages (problems, solutions)."""
+        from prmkit.errors import DataError
+
+        records = list(self.iter_records(split))
+        if not records:
+            raise DataError(f"{self.path}: no {what} (the source is empty)")
+        if unique_ids:
+            seen: set[str] = set()
+            for r in records:
+                if r.id in seen:
+                    raise DataError(f"{self.path}: record id {r.id!r} appears twice; ids must be unique")
+                seen.add(r.id)
+        return records
+
 
 class VLLMOptions(Section):
     """Options only the vllm engine reads (ignored by hf)."""

@@ -15,20 +15,18 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from prmkit.annotate.audit import audit
-from prmkit.annotate.methods import METHODS
+from prmkit.annotate.methods import LABELLERS, LabelContext, Labeller
 from prmkit.annotate.methods.judge import DEFAULT_JUDGE_TEMPLATE
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
-from prmkit.data.layouts import load_records
 from prmkit.data.plan import model_label, number, plan_data
-from prmkit.data.shards import ResumableWriter, merge_shards, select_shard
+from prmkit.data.shards import ResumableWriter, merge_shards, read_records, select_shard
 from prmkit.errors import DataError, RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section, registered
@@ -42,7 +40,7 @@ class RolloutSpec(SamplingSpec):
 
 
 class MethodSpec(Section):
-    name: Annotated[str, registered("prmkit.annotate.methods:METHODS")] = "binary"
+    name: Annotated[str, registered("prmkit.annotate.methods:LABELLERS")] = "binary"
     """mc, binary, omega, judge or consensus."""
     label_type: Literal["hard", "soft"] = "hard"
     """For mc and omega: which labels go into `labels` (both are kept in meta)."""
@@ -117,25 +115,22 @@ RESUME_SAFE = frozenset(
 
 
 def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
-    import math
+    """Rollouts one solution of `n_steps` may need under `method` (its registered worst case)."""
+    return LABELLERS.get(method).worst_case(n_steps, k)
 
-    if method == "binary":
-        return k * max(1, math.ceil(math.log2(max(n_steps, 1))))
-    if method in ("judge", "omega"):  # omega: a per-problem budget, enforced by the search itself
-        return 0
-    return k * max(n_steps - 1, 0)
+
+def labeller(recipe: AnnotateRecipe) -> Labeller:
+    return LABELLERS.get(recipe.method.name)
 
 
 def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, int]]:
     d = recipe.solutions
-    records = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
-    if not records:
-        raise DataError(f"{d.path}: no solutions to label (the file is empty)")
+    records = d.load("solutions to label", unique_ids=False)
     counts = {"solutions read": len(records)}
     for r in records:
         if not r.steps:
             raise DataError(f"{d.path}: record {r.id!r} has no steps to label")
-        if r.reference is None and recipe.method.name != "judge":
+        if r.reference is None and labeller(recipe).rollouts:
             raise DataError(f"{d.path}: record {r.id!r} has no reference answer; rollouts cannot be graded")
     if recipe.prefilter.enabled:
         by_problem: dict[str, list[Record]] = defaultdict(list)
@@ -166,7 +161,7 @@ def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, in
 
 def per_problem(recipe: AnnotateRecipe) -> bool:
     """Methods that label whole problems (omega) rather than each solution on its own."""
-    return bool(getattr(METHODS.get(recipe.method.name), "per_problem", False))
+    return labeller(recipe).per_problem
 
 
 def problem_groups(records: list[Record]) -> dict[str, list[Record]]:
@@ -217,10 +212,6 @@ def _omega_bound(recipe: AnnotateRecipe, records: list[Record]) -> tuple[int, st
     return per * problems, f"{per * problems:,} ({problems:,} problems x {per:,})"
 
 
-WORST_CASE = {"mc": "k x (steps - 1)", "binary": "k x ceil(log2 steps)", "consensus": "k x (steps - 1)", "judge": "0"}
-"""Rollouts one solution may need, by method (what `worst_case_rollouts` computes), for plans without the data."""
-
-
 def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
     """Models, solutions, rollouts (worst case) and the generated-token upper bound (rollouts x max_new_tokens)."""
     if recipe.merge_from:
@@ -228,10 +219,10 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
     data = plan_data(recipe.solutions, recipe.shard)
     r = recipe.rollout
     rows: dict[str, Any] = {"method": recipe.method.name}
-    if recipe.method.name != "judge":
+    if labeller(recipe).rollouts:
         rows["policy"] = model_label(recipe.policy.model, recipe.policy.engine)
         rows["prompt"] = recipe.prompt.label()
-    if recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
+    if recipe.judge is not None and labeller(recipe).judge:
         rows["judge"] = model_label(recipe.judge.model.model, recipe.judge.model.engine)
     rows["solutions"] = data.label
     rows["steps"] = recipe.steps.style + (f" (tag {recipe.steps.tag!r})" if recipe.steps.tag else "")
@@ -246,12 +237,12 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
                 "max generated tokens (upper bound)": f"{worst * r.max_new_tokens:,}",
             }
         )
-        if recipe.method.name == "omega":
+        if labeller(recipe).per_problem:  # a per-problem budget (omega): bounded by its own options
             bound, shown = _omega_bound(recipe, records)
             rows["rollouts (worst case)"] = shown
             rows["max generated tokens (upper bound)"] = f"{bound * r.max_new_tokens:,}"
     else:
-        rule = WORST_CASE.get(recipe.method.name, "k per probed prefix")
+        rule = labeller(recipe).worst_case_rule
         rows.update(
             {
                 "solutions to label": number(data.count),
@@ -282,7 +273,7 @@ def _labelled(recipe: AnnotateRecipe, record: Record, ann: Any) -> Record:
 def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     if recipe.merge_from:
         return merge(recipe, recipe_path)
-    if recipe.method.name in ("judge", "consensus") and recipe.judge is None:
+    if labeller(recipe).judge and recipe.judge is None:
         raise RecipeError(f"method.name {recipe.method.name!r} needs a `judge:` section (the judge model)")
     out_dir = Path(recipe.output_dir)
     manifest = RunManifest(out_dir, "annotate", recipe, recipe_path, resume_safe=RESUME_SAFE)
@@ -298,9 +289,9 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
         todo = [(i, c) for i, c in chunks if any(r.id not in done for r in c)]
     t0 = time.perf_counter()
     sampler = judge_sampler = None
-    if todo and recipe.method.name != "judge":
+    if todo and labeller(recipe).rollouts:
         sampler = recipe.policy.build_sampler(recipe.seed)
-    if todo and recipe.judge is not None and recipe.method.name in ("judge", "consensus"):
+    if todo and recipe.judge is not None and labeller(recipe).judge:
         jm = recipe.judge.model
         judge_sampler = jm.build_sampler(recipe.seed)
     runner = (
@@ -308,7 +299,7 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
         if sampler is not None
         else None
     )
-    context = SimpleNamespace(
+    context = LabelContext(
         judge=recipe.judge,
         judge_sampler=judge_sampler,
         consensus_base=recipe.method.consensus_base,
@@ -316,7 +307,7 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
         max_rollouts_per_problem=recipe.max_rollouts_per_problem,
         task=_task(recipe, records),
     )
-    method = METHODS.get(recipe.method.name)
+    method = LABELLERS.get(recipe.method.name)
     resumed = len(done)
     with kept_writer, rejected_writer, progress_bar(f"annotating ({recipe.method.name})", len(records)) as advance:
         advance(len(records) - sum(len(c) for _, c in todo))
@@ -416,15 +407,10 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _read(path: Path) -> list[Record]:
-    if not path.exists():
-        return []
-    return [Record.from_dict(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
 def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     """Cost and audit over everything on disk (a resumed run reports the whole run, not only its tail)."""
-    kept, rejected = _read(out_dir / "labels.jsonl"), _read(out_dir / "rejected.jsonl")
+    kept = read_records(out_dir / "labels.jsonl", missing_ok=True)
+    rejected = read_records(out_dir / "rejected.jsonl", missing_ok=True)
     every = kept + rejected
     cost = RolloutCost()
     for r in every:
@@ -444,7 +430,7 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     kept_audit = audit([(r, r.labels) for r in kept if r.labels is not None])
     if kept_audit:
         audits["labels"] = kept_audit
-    if recipe.method.name in ("mc", "omega"):
+    if labeller(recipe).soft_labels:
         soft = audit([(r, [1.0 if x >= 0.5 else 0.0 for x in r.meta["annotation"]["soft"]]) for r in kept])
         hard = audit([(r, r.meta["annotation"]["hard"]) for r in kept])
         if soft:

@@ -93,11 +93,7 @@ def _count(recipe: BenchRecipe, data: Any) -> int | dict[str, int | None] | None
         from prmkit.bench.runners.prmbench import data_files, read_samples
 
         return len(read_samples(data_files(d.path, recipe.prmbench.files), d.limit))
-    from prmkit.data.layouts import load_records
-
-    return sum(
-        1 for _ in load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options)
-    )
+    return sum(1 for _ in d.iter_records())
 
 
 register(Command(name="bench", help=summary_of(__doc__), recipe=BenchRecipe, run=run, plan=_plan))

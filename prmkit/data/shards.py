@@ -112,6 +112,21 @@ class ResumableWriter:
         self.close()
 
 
+def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[dict[str, Any]]:
+    """The JSON objects of a file `ResumableWriter` wrote (blank lines skipped); [] for a missing file when
+    `missing_ok`."""
+    path = Path(path)
+    if missing_ok and not path.exists():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def read_records(path: str | Path, missing_ok: bool = False) -> list[Record]:
+    """`read_jsonl` as prmkit Records."""
+    return [Record.from_dict(d) for d in read_jsonl(path, missing_ok)]
+
+
 def is_complete(path: str | Path) -> bool:
     """True when a stage finished writing `path` (its completion marker is there and the count matches)."""
     path = Path(path)

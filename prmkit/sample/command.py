@@ -17,11 +17,9 @@ from pydantic import Field
 
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
-from prmkit.data.layouts import load_records
 from prmkit.data.plan import AT_RUN_TIME, model_label, number, plan_data
 from prmkit.data.shards import ResumableWriter, merge_shards, select_shard
 from prmkit.engines import SamplingParams, keyed_seeds
-from prmkit.errors import DataError
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.grading.voting import majority_answer
 from prmkit.manifest import RunManifest
@@ -56,14 +54,8 @@ RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype
 
 def load_problems(recipe: SampleRecipe) -> list[Record]:
     d = recipe.data
-    problems = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
-    if not problems:
-        raise DataError(f"{d.path}: no records")
-    seen: set[str] = set()
+    problems = d.load("problems")
     for item, p in enumerate(problems):
-        if p.id in seen:
-            raise DataError(f"{d.path}: problem id {p.id!r} appears twice; ids must be unique")
-        seen.add(p.id)
         p.meta["item"] = item  # the problem's place in the data: a merge of shards restores this order
     return select_shard(problems, recipe.shard)
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from prmkit.commands import Command, register, summary_of
 from prmkit.data.shards import ResumableWriter
-from prmkit.errors import DataError, RecipeError
+from prmkit.errors import RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
 from prmkit.recipe import Section
@@ -68,11 +68,6 @@ def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
     records = load_data(recipe.data, recipe.shard)
     resolve_model(recipe.prm.model)  # a typo fails before the output folder is claimed by this recipe
     manifest = RunManifest(out_dir, "score", recipe, recipe_path, resume_safe=RESUME_SAFE)
-    seen: set[str] = set()
-    for r in records:
-        if r.id in seen:
-            raise DataError(f"{recipe.data.path}: record id {r.id!r} appears twice; ids must be unique")
-        seen.add(r.id)
     path = out_dir / "scored.jsonl"
     with ResumableWriter(path) as writer, LazyScorer(lambda: build_scorer(recipe.prm, recipe.seed)) as scorer:
         compute = score_into(records, writer, scorer, recipe.chunk_size)

@@ -3,17 +3,14 @@ scoring loop with its compute counters, and reading scored records back."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prmkit.console import progress_bar
-from prmkit.data.layouts import load_records
-from prmkit.data.shards import ResumableWriter, select_shard
+from prmkit.data.shards import ResumableWriter, read_records, select_shard
 from prmkit.engines.scoring import Scorer, aggregate
-from prmkit.errors import DataError
 from prmkit.records import Record
 from prmkit.sections import DataSpec
 
@@ -103,16 +100,8 @@ def merge_compute(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def read_scored(path: Path) -> list[Record]:
-    with open(path, encoding="utf-8") as fh:
-        return [Record.from_dict(json.loads(line)) for line in fh if line.strip()]
+    return read_records(path)
 
 
 def load_data(spec: DataSpec, shard: str | None = None) -> list[Record]:
-    records = list(
-        load_records(
-            spec.path, layout=spec.layout, split=spec.split, subset=spec.subset, limit=spec.limit, **spec.options
-        )
-    )
-    if not records:
-        raise DataError(f"{spec.path}: no records")
-    return select_shard(records, shard)
+    return select_shard(spec.load(), shard)

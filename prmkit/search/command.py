@@ -28,7 +28,7 @@ from prmkit.records import Record
 from prmkit.search import report
 from prmkit.search.methods import METHODS, Outcome, SearchContext
 from prmkit.search.preflight import load_problems, preflight
-from prmkit.search.recipe import MethodSpec, SearchRecipe
+from prmkit.search.recipe import MethodSpec, SearchRecipe, uses_beam_width
 
 RESUME_SAFE = frozenset(
     {
@@ -114,7 +114,7 @@ def outcome_record(
         "value": round(chosen.value, 6) if chosen is not None else None,
         **outcome.details,
     }
-    if spec.name in ("beam", "dvts") or spec.name == "early_reject" and spec.base == "beam":
+    if uses_beam_width(spec):
         meta["beam_width"] = spec.width(budget)
     return Record(
         id=record_id(problem.id, label, budget),

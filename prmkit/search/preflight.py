@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prmkit.data.layouts import load_records
 from prmkit.data.shards import select_shard
 from prmkit.errors import DataError, ModelError, RecipeError
 from prmkit.records import Record
@@ -22,16 +21,10 @@ from prmkit.search.tree import Boundary, boundary_for
 
 def load_problems(recipe: SearchRecipe) -> list[Record]:
     d = recipe.data
-    problems = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
-    if not problems:
-        raise DataError(f"{d.path}: no records")
-    seen: set[str] = set()
+    problems = d.load("problems")
     for k, p in enumerate(problems):
         if not p.problem.strip():
             raise DataError(f"{d.path}: record {k} ({p.id!r}) has an empty problem text")
-        if p.id in seen:
-            raise DataError(f"{d.path}: problem id {p.id!r} appears twice; ids must be unique")
-        seen.add(p.id)
     return select_shard(problems, recipe.shard)
 
 

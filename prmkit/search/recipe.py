@@ -114,7 +114,10 @@ class SearchRecipe(Section):
 
 
 def uses_beam_width(spec: MethodSpec) -> bool:
-    return spec.name in ("beam", "dvts") or (spec.name == "early_reject" and spec.base == "beam")
+    """Asked of the registered method (beam and dvts; early_reject on a beam)."""
+    from prmkit.search.methods import METHODS
+
+    return METHODS.get(spec.name).uses_beam_width(spec)
 
 
 def survivors(spec: MethodSpec, count: int, floor: int) -> int:

@@ -8,17 +8,16 @@ reading the shared draw are charged their share of it).
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from prmkit.data.shards import read_jsonl
+
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path, missing_ok=True)
 
 
 def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prmkit.data.layouts import load_records
 from prmkit.errors import DataError
 from prmkit.records import Record
 from prmkit.sections import DataSpec
@@ -15,14 +14,7 @@ from prmkit.train.recipe import TrainRecipe
 
 
 def read_data(spec: DataSpec) -> list[Record]:
-    records = list(
-        load_records(
-            spec.path, layout=spec.layout, split=spec.split, subset=spec.subset, limit=spec.limit, **spec.options
-        )
-    )
-    if not records:
-        raise DataError(f"{spec.path}: no records")
-    return records
+    return spec.load(unique_ids=False)
 
 
 def split_eval(recipe: TrainRecipe, records: list[Record]) -> tuple[list[Record], list[Record]]:

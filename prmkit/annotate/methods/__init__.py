@@ -2,8 +2,10 @@
 
 A method returns, per record, an `Annotation`: hard labels (and soft ones where it has them), the first
 error it found, and the compute it spent. Records it rejects (consensus filtering) come back with
-`kept=False`. A method with `per_problem = True` (omega) labels whole problems and returns (record,
-annotation) pairs for the records it writes, which need not be its input solutions.
+`kept=False`. Each is registered as a `Labeller` that carries what the stage needs to know about it (whole
+problems or solutions, rollouts, a judge, soft labels, its worst-case rollouts): the stage reads those
+attributes and never checks a method's name. A `per_problem` method (omega) returns (record, annotation)
+pairs for the records it writes, which need not be its input solutions.
 """
 
 from __future__ import annotations
@@ -35,10 +37,66 @@ def labels_from_first_error(n_steps: int, first_error: int) -> list[float]:
 
 
 class Method(Protocol):
-    def __call__(self, records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[Annotation]: ...
+    def __call__(
+        self, records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext
+    ) -> list[Annotation]: ...
 
 
-METHODS: Registry[Callable[..., list[Annotation]]] = Registry("annotation method")
+@dataclass
+class LabelContext:
+    """What a labelling method may read besides its records and the rollout runner (one per run)."""
+
+    judge: Any = None
+    """The recipe's `judge:` section (judge, consensus)."""
+    judge_sampler: Any = None
+    """The judge model's sampler, built when the method needs it."""
+    consensus_base: str = "mc"
+    """consensus: the rollout method whose labels the judge must agree with."""
+    omega: Any = None
+    """omega's options (OmegaOptions recipe section)."""
+    max_rollouts_per_problem: int | None = None
+    task: Any = None
+    """The embedded task with an exact checker, when the solutions come from one (for the audit)."""
+
+
+def per_prefix_rollouts(n_steps: int, k: int) -> int:
+    """k rollouts after every step but the last (whose prefix is the whole solution, graded as it stands)."""
+    return k * max(n_steps - 1, 0)
+
+
+@dataclass(frozen=True)
+class Labeller:
+    """A registered labelling method and what the annotate stage needs to know about it (no checks on names)."""
+
+    label: Callable[..., list[Any]]
+    per_problem: bool = False
+    """Labels whole problems (omega): returns (record, annotation) pairs, need not be one per input solution."""
+    rollouts: bool = True
+    """Samples rollouts from the policy (a policy sampler is built; solutions need reference answers)."""
+    judge: bool = False
+    """Reads a judge model's verdicts (the recipe needs a `judge:` section)."""
+    soft_labels: bool = False
+    """Keeps Monte Carlo values as soft labels: the audit also scores them at 0.5 and the hard ones."""
+    worst_case: Callable[[int, int], int] = per_prefix_rollouts
+    """Rollouts one solution of n steps may need at k per prefix (the rollout cap and the plan use it)."""
+    worst_case_rule: str = "k x (steps - 1)"
+    """The same in words, for plans made before the solutions exist."""
+
+    def __call__(self, *args: Any) -> list[Any]:
+        return self.label(*args)
+
+
+LABELLERS: Registry[Labeller] = Registry("annotation method")
+
+
+def register_labeller(name: str, **attributes: Any) -> Callable[[Callable[..., list[Any]]], Callable[..., list[Any]]]:
+    """Register a labelling function under `name` with its `Labeller` attributes."""
+
+    def deco(fn: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+        LABELLERS.register(name)(Labeller(fn, **attributes))
+        return fn
+
+    return deco
 
 
 def _load() -> None:

@@ -9,15 +9,20 @@ records of a chunk bisect in lockstep, one batched engine call per round.
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
-from prmkit.annotate.methods import METHODS, Annotation, labels_from_first_error
+from prmkit.annotate.methods import Annotation, LabelContext, labels_from_first_error, register_labeller
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.records import Record
 
 
-@METHODS.register("binary")
-def binary_search(records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[Annotation]:
+def _binary_worst_case(n_steps: int, k: int) -> int:
+    """k rollouts per probe, ceil(log2 n) probes."""
+    return k * max(1, math.ceil(math.log2(max(n_steps, 1))))
+
+
+@register_labeller("binary", worst_case=_binary_worst_case, worst_case_rule="k x ceil(log2 steps)")
+def binary_search(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     lo = [0] * len(records)
     hi = [len(r.steps) for r in records]
     costs = [RolloutCost() for _ in records]

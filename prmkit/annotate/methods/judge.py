@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
 
-from prmkit.annotate.methods import METHODS, Annotation, labels_from_first_error
+from prmkit.annotate.methods import LABELLERS, Annotation, LabelContext, labels_from_first_error, register_labeller
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.engines import SamplingParams, keyed_seeds
 from prmkit.grading import extract_answer
@@ -44,7 +43,9 @@ def parse_verdict(text: str, n_steps: int) -> int | None:
     return None
 
 
-def judge_first_errors(records: list[Record], context: Any, seed: int) -> tuple[list[int | None], list[RolloutCost]]:
+def judge_first_errors(
+    records: list[Record], context: LabelContext, seed: int
+) -> tuple[list[int | None], list[RolloutCost]]:
     spec = context.judge
     sampler = context.judge_sampler
     params = SamplingParams(
@@ -66,8 +67,8 @@ def judge_first_errors(records: list[Record], context: Any, seed: int) -> tuple[
     return verdicts, costs
 
 
-@METHODS.register("judge")
-def judge(records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[Annotation]:
+@register_labeller("judge", rollouts=False, judge=True, worst_case=lambda n_steps, k: 0, worst_case_rule="0")
+def judge(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     verdicts, costs = judge_first_errors(records, context, seed)
     out = []
     for record, verdict, cost in zip(records, verdicts, costs):
@@ -82,9 +83,9 @@ def judge(records: list[Record], runner: RolloutRunner, seed: int, context: Any)
     return out
 
 
-@METHODS.register("consensus")
-def consensus(records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[Annotation]:
-    base = METHODS.get(context.consensus_base)(records, runner, seed, context)
+@register_labeller("consensus", judge=True)
+def consensus(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
+    base = LABELLERS.get(context.consensus_base)(records, runner, seed, context)
     verdicts, costs = judge_first_errors(records, context, seed + 1)
     for ann, verdict, cost in zip(base, verdicts, costs):
         ann.cost.add(cost)

@@ -7,15 +7,13 @@ M-step solution (the full solution is graded as it stands).
 
 from __future__ import annotations
 
-from typing import Any
-
-from prmkit.annotate.methods import METHODS, Annotation
+from prmkit.annotate.methods import Annotation, LabelContext, register_labeller
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.records import Record
 
 
-@METHODS.register("mc")
-def monte_carlo(records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[Annotation]:
+@register_labeller("mc", soft_labels=True)
+def monte_carlo(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     requests = [(r, i + 1) for r in records for i in range(len(r.steps))]
     results = runner.run(requests, seed)
     out, k = [], 0

@@ -47,7 +47,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prmkit.annotate.methods import METHODS, Annotation, labels_from_first_error
+from prmkit.annotate.methods import Annotation, LabelContext, labels_from_first_error, register_labeller
 from prmkit.annotate.rollouts import Rollout, RolloutCost, RolloutRunner
 from prmkit.grading import extract_answer
 from prmkit.records import Record
@@ -266,7 +266,7 @@ def _tokens(record: Record, tokenizer: Any) -> int:
     return len(text)
 
 
-def options_from(context: Any, k: int) -> OmegaOptions:
+def options_from(context: LabelContext, k: int) -> OmegaOptions:
     spec = context.omega
     return OmegaOptions(
         k=k,
@@ -283,8 +283,17 @@ def problem_key(record: Record) -> str:
     return str(record.meta.get("problem_id", record.problem))
 
 
-@METHODS.register("omega")
-def omega(records: list[Record], runner: RolloutRunner, seed: int, context: Any) -> list[tuple[Record, Annotation]]:
+# Its budget is per problem and enforced by the search itself, so no per-solution worst case.
+@register_labeller(
+    "omega",
+    per_problem=True,
+    soft_labels=True,
+    worst_case=lambda n_steps, k: 0,
+    worst_case_rule="the per-problem budget",
+)
+def omega(
+    records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext
+) -> list[tuple[Record, Annotation]]:
     """Label the problems of `records` (whole problems: all their solutions are in the chunk) by tree search."""
     groups: dict[str, list[Record]] = {}
     for r in records:
@@ -335,9 +344,6 @@ def omega(records: list[Record], runner: RolloutRunner, seed: int, context: Any)
                 )
             )
     return out
-
-
-omega.per_problem = True  # type: ignore[attr-defined]
 
 
 def _path_record(first: Record, pid: str, j: int, path: Path, task: Any) -> Record:

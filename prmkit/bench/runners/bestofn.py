@@ -9,7 +9,6 @@ from typing import Any
 from prmkit.bench.bestofn import build_problem, default_ns, paired_against, per_problem_curves, within_problem_auc
 from prmkit.bench.report import line_plot, markdown_table, rich_table
 from prmkit.bench.runners import BENCHMARKS, Context, Outcome
-from prmkit.data.layouts import load_records
 from prmkit.engines.scoring import aggregate
 from prmkit.errors import DataError, RecipeError
 
@@ -18,9 +17,7 @@ from prmkit.errors import DataError, RecipeError
 def run(ctx: Context) -> Outcome:
     recipe, spec = ctx.recipe, ctx.recipe.bestofn
     d = recipe.data
-    records = list(load_records(d.path, layout=d.layout, split=d.split, subset=d.subset, limit=d.limit, **d.options))
-    if not records:
-        raise DataError(f"{d.path}: no records")
+    records = d.load(unique_ids=False)
     if recipe.prm is not None:
         scores = ctx.score(records, "samples")
         source = f"PRM {recipe.prm.model}"

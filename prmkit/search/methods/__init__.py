@@ -113,8 +113,29 @@ def value_of(node: Node, aggregate: str) -> float:
     return float(AGGREGATES.get(aggregate)(node.scores)) if node.scores else UNSCORED
 
 
-SearchMethod = Callable[[SearchContext, int, MethodSpec], list[Outcome]]
+@dataclass(frozen=True)
+class SearchMethod:
+    """A registered search method and what the stage needs to know about it (no checks on its name)."""
+
+    run: Callable[[SearchContext, int, MethodSpec], list[Outcome]]
+    uses_beam_width: Callable[[MethodSpec], bool] = lambda spec: False
+    """Whether the spec's beam_width shapes the search (budgets must then be multiples of it)."""
+
+    def __call__(self, ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
+        return self.run(ctx, budget, spec)
+
+
 METHODS: Registry[SearchMethod] = Registry("search method")
+
+
+def register_method(name: str, uses_beam_width: Callable[[MethodSpec], bool] = lambda spec: False) -> Callable:
+    """Register a search function under `name` with its `SearchMethod` attributes."""
+
+    def deco(fn: Callable[[SearchContext, int, MethodSpec], list[Outcome]]) -> Callable:
+        METHODS.register(name)(SearchMethod(fn, uses_beam_width))
+        return fn
+
+    return deco
 
 
 def _load() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prmkit.engines.base import derive_seed
 from prmkit.search.expand import Expander
-from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
+from prmkit.search.methods import Outcome, SearchContext, choose, register_method
 from prmkit.search.recipe import MethodSpec
 from prmkit.search.tree import Ledger, Node, ranked
 
@@ -52,7 +52,7 @@ def _outcomes(
     return out
 
 
-@METHODS.register("beam")
+@register_method("beam", uses_beam_width=lambda spec: True)
 def beam(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """Keep the best N/M candidates each round and expand each M times (`beam_width`, `aggregate`, `select`)."""
     policy, prm, ledger = ctx.tools(spec.aggregate)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from prmkit.engines.base import derive_seed
 from prmkit.search.expand import Expander
-from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
+from prmkit.search.methods import Outcome, SearchContext, choose, register_method
 from prmkit.search.recipe import MethodSpec
 from prmkit.search.tree import Node, ranked
 
 
-@METHODS.register("dvts")
+@register_method("dvts", uses_beam_width=lambda spec: True)
 def dvts(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N/M subtrees, each keeping its best of M expansions per round (`beam_width`, `aggregate`, `select`)."""
     policy, prm, ledger = ctx.tools(spec.aggregate)

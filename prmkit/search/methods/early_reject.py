@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from prmkit.engines.base import derive_seed
 from prmkit.search.expand import EarlyReject
-from prmkit.search.methods import METHODS, Outcome, SearchContext, choose
+from prmkit.search.methods import Outcome, SearchContext, choose, register_method
 from prmkit.search.methods.beam import beam_search
 from prmkit.search.recipe import MethodSpec
 from prmkit.search.tree import Node
 
 
-@METHODS.register("early_reject")
+@register_method("early_reject", uses_beam_width=lambda spec: spec.base == "beam")
 def early_reject(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """Beam search or step-wise best-of-N whose candidates are scored, and pruned, part-way through each step."""
     policy, prm, ledger = ctx.tools(spec.aggregate)

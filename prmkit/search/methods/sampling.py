@@ -9,7 +9,7 @@ only the tokens those N samples cost.
 from __future__ import annotations
 
 from prmkit.engines.base import SamplingParams, derive_seed, keyed_seeds
-from prmkit.search.methods import METHODS, Outcome, SearchContext, choose, value_of
+from prmkit.search.methods import Outcome, SearchContext, choose, register_method, value_of
 from prmkit.search.recipe import MethodSpec
 from prmkit.search.tree import Node
 from prmkit.steps import split_steps
@@ -70,19 +70,19 @@ def _valued(node: Node, aggregate: str | None) -> Node:
     return copy
 
 
-@METHODS.register("best_of_n")
+@register_method("best_of_n")
 def best_of_n(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N whole solutions; the answer of the one with the best PRM aggregate (`aggregate`)."""
     return _from_draw(ctx, budget, spec, "best", use_prm=True)
 
 
-@METHODS.register("weighted_majority")
+@register_method("weighted_majority")
 def weighted_majority(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N whole solutions; the answer whose solutions' PRM aggregates (`aggregate`) sum highest."""
     return _from_draw(ctx, budget, spec, "weighted_majority", use_prm=True)
 
 
-@METHODS.register("majority")
+@register_method("majority")
 def majority(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N whole solutions; the most frequent answer. No PRM: the baseline the others must beat."""
     return _from_draw(ctx, budget, spec, "weighted_majority", use_prm=False)

@@ -85,6 +85,16 @@ def _make_runner(command: Command):
     return runner
 
 
+RECIPE_DOCS_HINT = "Every recipe key with its type, default and meaning: `prmkit recipe-docs` (docs/recipes.md)."
+
+
+def recipe_docs() -> None:
+    """Print every recipe key of every stage (type, default, what it does) as markdown."""
+    from prmkit.recipe_docs import render
+
+    typer.echo(render(), nl=False)
+
+
 def build_app() -> typer.Typer:
     """Register one Typer command per stage (once; tests call this repeatedly)."""
     if _state.get("built"):
@@ -93,7 +103,8 @@ def build_app() -> typer.Typer:
     load_builtin_commands()
     for name in COMMANDS:
         command = COMMANDS.get(name)
-        app.command(name=name, help=command.help)(_make_runner(command))
+        app.command(name=name, help=command.help, epilog=RECIPE_DOCS_HINT)(_make_runner(command))
+    app.command(name="recipe-docs")(recipe_docs)
     return app
 
 

@@ -45,7 +45,8 @@ class Section(BaseModel):
     are strict where a number is meant: a boolean is not an integer (`sampling.n=true` is not 1), a float is not an
     integer (`seed: 1e23`), and a float must be finite (`temperature: .inf`)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # use_attribute_docstrings: the docstring under each key is its description at run time (prmkit recipe-docs)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -16,11 +16,15 @@ class DataSpec(Section):
     """Where records come from: a local JSON/JSONL/Parquet file or folder, or a Hub data set id."""
 
     path: str
+    """A local file (.jsonl, .json, .parquet) or folder, or a Hub data set id."""
     layout: str = "auto"
     """auto, prmkit, gsm8k, math, processbench, prmbench, prm800k, math_shepherd, trl, bigbench_mistake."""
     split: str | None = None
+    """The split to read (a Hub split, or the stem of a file in a local folder)."""
     subset: str | None = None
+    """The Hub data set's configuration (e.g. gsm8k's 'main')."""
     limit: int | None = Field(default=None, ge=1)
+    """Read at most this many records (null: all)."""
     options: dict[str, Any] = {}
     """Layout options, e.g. prm800k's neutral_is_good."""
 
@@ -58,12 +62,15 @@ class VLLMOptions(Section):
     """Options only the vllm engine reads (ignored by hf)."""
 
     tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs one model is split over (CPU: 1)."""
     gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
     """Share of GPU memory this engine may take: e.g. 0.6 for a policy and 0.3 for a PRM on one GPU."""
     max_model_len: int | None = Field(default=None, ge=1)
+    """Context length vLLM reserves KV cache for (null: the model's own)."""
     enforce_eager: bool | None = None
     """None: eager on CPU, CUDA graphs on GPU."""
     enable_prefix_caching: bool = True
+    """Reuse the KV cache of shared prompt prefixes (MC rollouts, n samples)."""
     engine_kwargs: dict[str, Any] = {}
     """Passed through to vLLM's engine arguments. Data parallelism: one process per GPU with `shard=i/n`."""
 
@@ -72,9 +79,13 @@ class ModelSpec(Section):
     """A model by local path or Hub id, and the engine that runs it."""
 
     model: str
+    """A local folder, a Hub id, or a .gguf file (converted once into a cached folder)."""
     engine: Annotated[str, registered("prmkit.engines:SAMPLERS")] = "hf"
+    """hf (transformers; any machine) or vllm (vLLM's offline engine)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights' dtype; auto: float32 on CPU, the checkpoint's own dtype on a GPU."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: CUDA when available, else CPU."""
     trust_remote_code: bool = False
     """Off unless the recipe turns it on: remote code is code."""
     max_batch_size: int = Field(default=64, ge=1)
@@ -82,6 +93,7 @@ class ModelSpec(Section):
     threads: int | None = Field(default=None, ge=1)
     """torch CPU threads (null: one fewer than the cores, at least 1; see prmkit.engines.threads)."""
     vllm: VLLMOptions = VLLMOptions()
+    """Options only the vllm engine reads."""
 
     def build_sampler(self, seed: int) -> Any:
         """The sampler this spec names, with the options its engine reads."""
@@ -103,6 +115,7 @@ class PromptSpec(Section):
     chat_template: bool = False
     """Wrap the rendered text as a user turn with the tokenizer's chat template."""
     system: str | None = None
+    """A system prompt for the chat template (null: none)."""
 
     def render(self, record: Any, tokenizer: Any | None = None) -> str:
         """The prompt of `record` (its problem and meta fields in the template; the chat template when on)."""
@@ -131,14 +144,21 @@ class PromptSpec(Section):
 
 class SamplingSpec(Section):
     n: int = Field(default=4, ge=1)
+    """Samples per problem."""
     temperature: float = Field(default=0.7, ge=0.0)
+    """Sampling temperature; 0 is greedy."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Nucleus sampling: keep the smallest set of tokens with this much probability."""
     max_new_tokens: int = Field(default=256, ge=1)
+    """Tokens generated per sample at most (a longer one is cut, finish_reason length)."""
     stop: list[str] = []
+    """Strings that end a sample where they appear (not included in its text)."""
 
 
 class StepSpec(Section):
     """How solution text is cut into steps (see prmkit.steps)."""
 
     style: str = "paragraphs"
+    """paragraphs (split on blank lines), lines (one step per line) or tag (a marker after each step)."""
     tag: str | None = None
+    """The marker of style tag (e.g. ' ки' or '<extra_0>')."""

@@ -45,14 +45,20 @@ class MethodSpec(Section):
     label_type: Literal["hard", "soft"] = "hard"
     """For mc and omega: which labels go into `labels` (both are kept in meta)."""
     consensus_base: Literal["mc", "binary"] = "mc"
+    """consensus: the rollout method (mc or binary) whose labels the judge must agree with."""
 
 
 class JudgeSpec(Section):
     model: ModelSpec
+    """The judge model and its engine."""
     template: str = DEFAULT_JUDGE_TEMPLATE
+    """The judge's prompt ({problem}, {steps})."""
     k: int = Field(default=1, ge=1)
+    """Verdicts sampled per solution (majority of them)."""
     temperature: float = 0.0
+    """Verdict sampling temperature."""
     max_new_tokens: int = Field(default=256, ge=1)
+    """Tokens per verdict at most."""
 
 
 class OmegaSpec(Section):
@@ -79,16 +85,25 @@ class PrefilterSpec(Section):
 
 class AnnotateRecipe(Section):
     seed: int = 0
+    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
     output_dir: str
+    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
     solutions: DataSpec
+    """The step-split solutions to label (e.g. prmkit sample's samples.jsonl), with reference answers."""
     policy: ModelSpec
+    """The model whose rollouts from each step prefix estimate that prefix's chance to reach the answer."""
     prompt: PromptSpec = PromptSpec()
     rollout: RolloutSpec = RolloutSpec()
+    """How rollouts are sampled from each probed prefix (k per prefix)."""
     steps: StepSpec = StepSpec()
     method: MethodSpec = MethodSpec()
+    """The labelling method and its options."""
     judge: JudgeSpec | None = None
+    """The LLM judge (methods judge and consensus): reads a solution and names its first wrong step."""
     omega: OmegaSpec = OmegaSpec()
+    """OmegaPRM's options (method omega)."""
     prefilter: PrefilterSpec = PrefilterSpec()
+    """Keep only problems whose samples are neither all right nor all wrong (where labels teach most)."""
     max_rollouts_per_problem: int | None = Field(default=None, ge=1)
     """Cap: a problem's solutions past this many rollouts (worst case for the method) are skipped; for omega,
     the problem's rollout budget (no search starts that could exceed it)."""

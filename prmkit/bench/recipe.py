@@ -15,7 +15,9 @@ class ThresholdSpec(Section):
     """A step is an error when its score is under the threshold: fixed, or the best-F1 one on one subset."""
 
     fixed: float | None = Field(default=None, ge=0.0, le=1.0)
+    """A fixed threshold (e.g. 0.5)."""
     tune_on: str | None = None
+    """Pick the threshold with the best F1 on this subset (reported as tuned)."""
 
     @model_validator(mode="after")
     def _one(self) -> ThresholdSpec:
@@ -50,6 +52,7 @@ class BestOfNSpec(Section):
     trials: int = Field(default=32, ge=1)
     """Random subsets of size N drawn (seeded) from the one large draw, averaged, for each N below the full draw."""
     aggregates: list[str] = ["min", "last", "prod", "mean"]
+    """Step scores -> solution score for best-of-N (min, last, prod, mean)."""
     weighted_aggregate: Annotated[str, registered("prmkit.engines.scoring:AGGREGATES")] = "last"
     """The aggregate whose scores weight the PRM-weighted majority vote."""
 
@@ -65,19 +68,27 @@ class BestOfNSpec(Section):
 
 class BenchRecipe(Section):
     seed: int = 0
+    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
     output_dir: str
+    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
     benchmark: Annotated[str, registered("prmkit.bench.runners:BENCHMARKS")]
     """processbench, prmbench or bestofn."""
     data: DataSpec
+    """The benchmark's data (ProcessBench or PRMBench files or Hub id; best-of-N: a samples.jsonl)."""
     prm: PRMSpec | None = None
     """The PRM to score with; left out when `predictions` is given or (bestofn) the records carry scores."""
     predictions: str | None = None
     """processbench: JSONL of {id, prediction} (first-error index, -1 none); prmbench: JSONL of {id, scores}."""
     threshold: ThresholdSpec = ThresholdSpec()
+    """ProcessBench/PRMBench: the step score below which a step counts as an error."""
     chunk_size: int = Field(default=64, ge=1)
+    """Records per scorer call (and per resume unit)."""
     processbench: ProcessBenchSpec = ProcessBenchSpec()
+    """ProcessBench's options."""
     prmbench: PRMBenchSpec = PRMBenchSpec()
+    """PRMBench's options."""
     bestofn: BestOfNSpec = BestOfNSpec()
+    """Best-of-N's options."""
 
     @model_validator(mode="after")
     def _source(self) -> BenchRecipe:

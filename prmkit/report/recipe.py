@@ -31,4 +31,6 @@ class ReportRecipe(Section):
     output_dir: str = Field(default="runs/quickstart/report", min_length=1)
     """report.md, its PNG plots, recipe.yaml and manifest.json go here."""
     title: str = "prmkit report"
+    """The report's title."""
     runs: ReportRuns = ReportRuns()
+    """The folders of the chain's runs (defaults: the quickstart layout)."""

@@ -32,11 +32,16 @@ from prmkit.tasks import get_task
 
 class SampleRecipe(Section):
     seed: int = 0
+    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
     output_dir: str
+    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
     data: DataSpec
+    """The problems (any layout with a problem and, to grade, a reference answer)."""
     policy: ModelSpec
+    """The model that writes the solutions, and its engine."""
     prompt: PromptSpec = PromptSpec()
     sampling: SamplingSpec = SamplingSpec()
+    """How each problem's N solutions are sampled."""
     steps: StepSpec = StepSpec()
     task: str | None = None
     """A task family with an exact checker (e.g. arithmetic): adds each sample's true first error."""

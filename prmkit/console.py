@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -53,7 +53,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Any]:
         yield lambda n=1: prog.advance(task, n)
 
 
-def summary_table(title: str, rows: dict[str, Any], justify: str = "right") -> None:
+def summary_table(title: str, rows: dict[str, Any], justify: Literal["left", "right"] = "right") -> None:
     """A short two-column table of what a run produced (values right-aligned; a dry run's plan: left)."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what", style="bold")

@@ -279,7 +279,7 @@ def validate(model: type[R], data: dict[str, Any], source: str) -> R:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        lines = [_describe(e, model) for e in exc.errors()]
+        lines = [_describe(dict(e), model) for e in exc.errors()]
         raise RecipeError(f"{source}: " + "; ".join(lines)) from None
 
 

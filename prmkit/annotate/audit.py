@@ -35,7 +35,7 @@ def audit(pairs: list[tuple[Record, list[float]]]) -> dict[str, Any] | None:
     if not known:
         return None
     steps = sum(len(t) for t, _ in known)
-    hits = sum((p >= 0.5) == (t >= 0.5) for t, pred in known for t, p in zip(t, pred))
+    hits = sum((p >= 0.5) == (y >= 0.5) for truth, pred in known for y, p in zip(truth, pred))
     fe = processbench_f1([first_error_of(t) for t, _ in known], [first_error_of(p) for _, p in known])
     return {
         "solutions": len(known),

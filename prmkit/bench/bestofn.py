@@ -84,10 +84,10 @@ def _vote(problem: Problem, chosen: list[Candidate], weight: str | None) -> bool
 
 
 def _select(chosen: list[Candidate], aggregate: str) -> bool:
-    best, best_score = None, None
+    best, best_score = None, float("-inf")
     for c in chosen:
-        s = c.aggregates.get(aggregate)
-        s = float("-inf") if s is None else s
+        value = c.aggregates.get(aggregate)
+        s = float("-inf") if value is None else value
         if best is None or s > best_score:
             best, best_score = c, s
     return bool(best and best.correct)
@@ -173,16 +173,19 @@ def paired_against(
     return out
 
 
+def _score_or_lowest(value: float | None) -> float:
+    """An unscored sample ranks below every scored one."""
+    return float("-inf") if value is None else value
+
+
 def within_problem_auc(problems: Sequence[Problem], aggregate_name: str) -> dict[str, float | int | None]:
     """How often a right sample outscores a wrong sample of the same problem (ties count half), pooled over the
     problems that have both: the ranking that best-of-N needs, free of problem difficulty."""
     wins = pairs = 0.0
     used = 0
     for p in problems:
-        right = [c.aggregates.get(aggregate_name) for c in p.candidates if c.correct]
-        wrong = [c.aggregates.get(aggregate_name) for c in p.candidates if not c.correct]
-        right = [float("-inf") if s is None else s for s in right]
-        wrong = [float("-inf") if s is None else s for s in wrong]
+        right = [_score_or_lowest(c.aggregates.get(aggregate_name)) for c in p.candidates if c.correct]
+        wrong = [_score_or_lowest(c.aggregates.get(aggregate_name)) for c in p.candidates if not c.correct]
         if not right or not wrong:
             continue
         used += 1

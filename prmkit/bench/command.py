@@ -63,7 +63,7 @@ def _plan(recipe: BenchRecipe) -> dict[str, Any]:
     count = _count(recipe, data)
     if isinstance(count, dict):
         rows.update({f"{name} records": number(n) for name, n in count.items()})
-        total = None if any(n is None for n in count.values()) else sum(count.values())
+        total = None if any(n is None for n in count.values()) else sum(n or 0 for n in count.values())
     else:
         rows["records"] = number(count)
         total = count

@@ -20,7 +20,7 @@ Samples are built as upstream does: one per `<classification>_<idx>` (first occu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ def samples_from_rows(rows: Iterable[dict[str, Any]]) -> list[Sample]:
         sid = f"{cls}_{idx}"
         if sid not in seen:
             seen.add(sid)
-            question = row.get("modified_question", row.get("question"))
+            question = str(row.get("modified_question", row.get("question")))
             out.append(Sample(sid, cls, question, list(row["modified_process"]), list(row["error_steps"])))
     return out
 
@@ -166,7 +166,7 @@ def step_validity(scores: Sequence[float], threshold: float, rule: str = "score"
 
 
 def prmbench_metrics(
-    samples: Sequence[Sample], step_scores: dict[str, Sequence[float]], threshold: float = 0.5, rule: str = "score"
+    samples: Sequence[Sample], step_scores: Mapping[str, Sequence[float]], threshold: float = 0.5, rule: str = "score"
 ) -> dict[str, Any]:
     """{'overall': {...}, 'classes': {class: {...}}, 'samples': n} from each sample id's step scores.
 

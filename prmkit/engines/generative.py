@@ -66,7 +66,7 @@ class GenerativeScorer:
             raise RecipeError("prm.generative.template must contain {problem} and {steps}")
         self.sampler = make_sampler(sampler, model=model, seed=seed, **model_options)
         self.template, self.chat_template, self.seed = template, chat_template, seed
-        self.params = dict(n=k, temperature=temperature, max_new_tokens=max_new_tokens)
+        self.params: dict[str, Any] = dict(n=k, temperature=temperature, max_new_tokens=max_new_tokens)
         self.stats = ScorerStats()
 
     def prompt(self, problem: str, steps: list[str]) -> str:

@@ -46,7 +46,7 @@ def _progress_bar(progress: Progress, n: int) -> Any:
     """A silent tqdm for vLLM's `use_tqdm`: reports whole prompts to `progress` as their n samples finish."""
     from tqdm.auto import tqdm
 
-    class _Bar(tqdm):  # type: ignore[misc,valid-type]
+    class _Bar(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["file"] = io.StringIO()
             kwargs.pop("disable", None)

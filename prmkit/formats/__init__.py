@@ -87,7 +87,9 @@ from prmkit.formats.skywork import SkyworkFormat  # noqa: E402 - the format modu
 FORMATS.register("skywork")(SkyworkFormat)
 from prmkit.formats.implicit import ImplicitFormat  # noqa: E402 - the format modules import FORMATS from above
 
-FORMATS.register("implicit")(ImplicitFormat)
+# The two LM-likelihood formats also need where the response starts (step_scores(..., response_start=)), which
+# their scorer passes: they extend the PRMFormat protocol rather than satisfy it.
+FORMATS.register("implicit")(ImplicitFormat)  # type: ignore[arg-type]
 from prmkit.formats.likelihood import LikelihoodFormat  # noqa: E402 - the format modules import FORMATS from above
 
-FORMATS.register("likelihood")(LikelihoodFormat)
+FORMATS.register("likelihood")(LikelihoodFormat)  # type: ignore[arg-type]

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-HeadKind = Literal["token_classification", "lm", "value"]
+HeadKind = Literal["token_classification", "lm", "value", "implicit", "likelihood"]
+"""How a format reads step scores: a 2-class head, the LM's +/- logits, a value head, or a log-ratio / likelihood
+of the LM itself."""
 
 METADATA_FILE = "prmkit_prm.json"
 """Written into every checkpoint prmkit trains, so later stages tokenize exactly as training did."""
@@ -36,7 +38,8 @@ class EncodedSteps:
 
 class PRMFormat(Protocol):
     name: str
-    head: HeadKind
+    head: str
+    """One of HeadKind."""
 
     def encode(self, tokenizer: Any, problem: str, steps: list[str], max_length: int | None = None) -> EncodedSteps:
         """Render problem + steps to token ids; steps past `max_length` are dropped whole and counted."""

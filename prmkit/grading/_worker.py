@@ -74,8 +74,8 @@ def compare(pred: str, ref: str) -> bool:
     """math-verify's symbolic equivalence of two bare answers; `ref` is the gold side."""
     from math_verify import parse, verify
 
-    gold = parse(_as_latex(ref), parsing_timeout=None)  # type: ignore[arg-type]
-    guess = parse(_as_latex(pred), parsing_timeout=None)  # type: ignore[arg-type]
+    gold = parse(_as_latex(ref), parsing_timeout=None)
+    guess = parse(_as_latex(pred), parsing_timeout=None)
     if not gold or not guess:
         return False
     return bool(verify(gold, guess, timeout_seconds=None))

@@ -355,7 +355,7 @@ def extract_answer(text: str, *, order: Sequence[str] = DEFAULT_ORDER, fallback:
         return _refine(answer, marker)
     for name in order:
         if name not in LOCATORS:
-            answer = EXTRACTORS.get(name)(text)
-            if answer is not None:
-                return answer
+            extracted = EXTRACTORS.get(name)(text)
+            if extracted is not None:
+                return extracted
     return final_expression(text) if fallback else None

@@ -208,4 +208,4 @@ def load_causal_lm(
     except LOAD_ERRORS as exc:
         raise ModelError(_load_failure(str(path), exc, "model")) from exc
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), tokenizer  # type: ignore[arg-type]  # transformers' stubs type .to() as a dtype cast

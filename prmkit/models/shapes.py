@@ -88,7 +88,7 @@ def _config(shape: Shape, tokenizer: Any) -> Any:
         num_key_value_heads=shape.num_kv_heads,
         intermediate_size=shape.intermediate_size,
         max_position_embeddings=shape.max_position_embeddings,
-        rope_theta=shape.rope_theta,
+        rope_parameters={"rope_type": "default", "rope_theta": shape.rope_theta},
         tie_word_embeddings=shape.tie_word_embeddings,
         use_sliding_window=False,
         bos_token_id=tokenizer.bos_token_id,

@@ -58,6 +58,10 @@ class Inputs:
         ]
 
 
+def _folder(stage: Stage | None) -> str:
+    return stage.folder if stage is not None else "?"
+
+
 def _guarded(stage: Stage | None, build: Callable[[dict[str, Any]], list[str]]) -> list[str]:
     """A section's lines, or the one line saying why there are none; a metrics file of an unexpected layout
     (another prmkit version) is reported, not a crash."""
@@ -66,7 +70,7 @@ def _guarded(stage: Stage | None, build: Callable[[dict[str, Any]], list[str]]) 
     if not stage.ran:
         return [stage.missing_line(), ""]
     try:
-        lines = build(stage.metrics)
+        lines = build(stage.data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return [
             f"_{stage.name}: `{stage.folder}/metrics.json` has an unexpected layout ({type(exc).__name__}: {exc})._",
@@ -82,7 +86,7 @@ def _compare(stage: Stage | None, compare: Callable[[dict[str, Any]], Comparison
     if stage is None or not stage.ran:
         return None
     try:
-        return compare(stage.metrics)
+        return compare(stage.data)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
@@ -118,7 +122,7 @@ def context_sentence(inputs: Inputs) -> str:
     """Why the numbers are what they are: the policy's accuracy, the labels' accuracy, the PRM's F1."""
     bits = []
     if inputs.policy is not None and inputs.policy.ran:
-        accs = policy_accuracy(inputs.policy.metrics)
+        accs = policy_accuracy(inputs.policy.data)
         if accs:
             bits.append(
                 "the policy answers "
@@ -130,7 +134,7 @@ def context_sentence(inputs: Inputs) -> str:
             if row.audit and row.audit.get("step_accuracy") is not None and row.labels == "labels":
                 bits.append(f"its {row.method} step labels are {pct(row.audit['step_accuracy'])} right")
     if inputs.processbench is not None and inputs.processbench.ran:
-        f1 = inputs.processbench.metrics.get("average_f1")
+        f1 = inputs.processbench.data.get("average_f1")
         bits.append(f"the PRM's first-error F1 on the planted-error set is {pct(f1)}")
     return ("For context: " + "; ".join(bits) + ".") if bits else ""
 
@@ -264,7 +268,7 @@ def processbench_section(inputs: Inputs) -> list[str]:
         if "first_error_f1" not in e:
             return ["_The PRM run recorded no evaluation on the planted-error set._"]
         return [
-            f"During training (`{inputs.prm.folder}`, evaluated on the planted-error records): first-error F1 "
+            f"During training (`{_folder(inputs.prm)}`, evaluated on the planted-error records): first-error F1 "
             f"{pct(e.get('first_error_f1'))}, step F1 {pct(e.get('step_f1'))}, step accuracy "
             f"{pct(e.get('step_accuracy'))}."
         ]
@@ -334,7 +338,7 @@ def search_section(inputs: Inputs, out_dir: Path) -> list[str]:
         ]
         out = [
             "Every method at every budget N; each cell is accuracy in percent (generated tokens per problem). "
-            f"The search run's own `{inputs.search.folder}/report.md` adds the oracle, PRM-scored tokens and "
+            f"The search run's own `{_folder(inputs.search)}/report.md` adds the oracle, PRM-scored tokens and "
             "wall time.",
             "",
             markdown_table(["method", *[f"N = {n}" for n in budgets]], rows),

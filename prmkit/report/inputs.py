@@ -26,6 +26,11 @@ class Stage:
     def ran(self) -> bool:
         return self.metrics is not None
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The metrics of a stage that ran ({} for one that did not)."""
+        return self.metrics if self.metrics is not None else {}
+
     def missing_line(self) -> str:
         return f"_{self.name}: {self.note}._"
 
@@ -109,14 +114,13 @@ class LabelAudit:
 def label_audits(stage: Stage) -> list[LabelAudit]:
     """One row per audited label set of an annotate run (one row with no audit when the truth was unknown)."""
     m = stage.metrics or {}
-    common = dict(
-        run=stage.folder,
-        method=str(m.get("method", "?")),
-        cost=m.get("cost") or {},
-        labelled=m.get("labelled"),
-        rejected=m.get("rejected"),
-    )
+    run, method, cost = stage.folder, str(m.get("method", "?")), m.get("cost") or {}
+    labelled, rejected = m.get("labelled"), m.get("rejected")
     audits = m.get("audit") or {}
     if not audits:
-        return [LabelAudit(labels="labels", audit=None, **common)]
-    return [LabelAudit(labels=key, audit=value, **common) for key, value in audits.items() if isinstance(value, dict)]
+        return [LabelAudit(run, method, "labels", None, cost, labelled, rejected)]
+    return [
+        LabelAudit(run, method, key, value, cost, labelled, rejected)
+        for key, value in audits.items()
+        if isinstance(value, dict)
+    ]

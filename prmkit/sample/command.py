@@ -146,6 +146,7 @@ def run(recipe: SampleRecipe, recipe_path: str) -> dict[str, Any]:
                 seed=recipe.seed,
                 prompt_seeds=keyed_seeds(recipe.seed, [p.id for p in chunk]),
             )
+            assert sampler is not None  # built whenever a chunk is left to sample
             outputs = sampler.generate(prompts, params)
             for problem, completions in zip(chunk, outputs):
                 for j, completion in enumerate(completions):

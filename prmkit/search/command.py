@@ -164,6 +164,7 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
         with writer, progress_bar("searching", total=total) as advance:
             advance(total - sum(len(c) for _, c in todo) * len(runs))
             for _, chunk in todo:
+                assert sampler is not None and scorer is not None  # built above whenever there is work
                 ctx = SearchContext(
                     chunk,
                     [prompts[p.id] for p in chunk],
@@ -181,6 +182,7 @@ def run(recipe: SearchRecipe, recipe_path: str) -> dict[str, Any]:
                         advance(len(chunk))
                         continue
                     start = time.perf_counter()
+                    assert spec.name is not None  # SearchRecipe's validator names every method
                     outcomes = METHODS.get(spec.name)(ctx, budget, spec)
                     share = (time.perf_counter() - start) / len(chunk)
                     for problem, outcome in zip(chunk, outcomes):

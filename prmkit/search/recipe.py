@@ -125,6 +125,7 @@ def uses_beam_width(spec: MethodSpec) -> bool:
     """Asked of the registered method (beam and dvts; early_reject on a beam)."""
     from prmkit.search.methods import METHODS
 
+    assert spec.name is not None, "SearchRecipe's validator names every method"
     return METHODS.get(spec.name).uses_beam_width(spec)
 
 

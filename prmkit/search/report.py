@@ -89,7 +89,9 @@ def plot(metrics: dict[str, Any], path: Path) -> Path | None:
         if not pts:
             continue
         xs, ys, ns = zip(*pts)
-        style = {"linestyle": "--", "color": "black", "zorder": 3} if entry.get("method") == "majority" else {}
+        style: dict[str, Any] = (
+            {"linestyle": "--", "color": "black", "zorder": 3} if entry.get("method") == "majority" else {}
+        )
         ax.plot(xs, ys, marker="o", label=label, **style)
         for x, y, n in pts:
             ax.annotate(f"N={n}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)

@@ -159,6 +159,7 @@ def _plan(recipe: TrainRecipe) -> dict[str, Any]:
         init = model_label(recipe.init.model)
     else:
         tiny = recipe.init.tiny
+        assert tiny is not None  # InitSpec's validator: exactly one of model and tiny
         init = f"tiny {tiny.arch} made from scratch (hidden {tiny.hidden_size}, {tiny.num_layers} layers)"
     data = plan_data(recipe.data)
     records = len(read_data(recipe.data)) if data.readable else data.count

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prmkit.errors import DataError
 from prmkit.records import Record
 from prmkit.sections import DataSpec
 from prmkit.train.recipe import TrainRecipe
+
+if TYPE_CHECKING:
+    from prmkit.train.objectives import Encoded, Objective
+    from prmkit.train.trainer import EvalCallback, PrmkitTrainer, TrainClock
 
 
 def read_data(spec: DataSpec) -> list[Record]:
@@ -70,13 +74,13 @@ class ListDataset:
 class Fitted:
     """What one process's training produced (every rank gets one; only rank 0 saves)."""
 
-    trainer: Any
-    objective: Any
+    trainer: PrmkitTrainer
+    objective: Objective
     tokenizer: Any
-    encoded: Any
+    encoded: Encoded
     eval_records: list[Record]
-    eval_callback: Any
-    clock: Any
+    eval_callback: EvalCallback
+    clock: TrainClock
     resumed_from: str | None
     result: Any
     tokens_run: int

@@ -178,7 +178,7 @@ class PrmkitTrainer(Trainer):
 
     def __init__(self, *args: Any, objective: Any, clock: TrainClock, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.objective = objective
+        self.objective: Any = objective
         self.clock = clock
         clock.trainer = self
         self.tokens_seen = 0
@@ -198,7 +198,9 @@ class PrmkitTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
         """With a time budget, a linear schedule decays over whichever ends first: the steps or the time."""
-        if self.clock.max_time_s is None or self.args.lr_scheduler_type.value != "linear":
+        kind = self.args.lr_scheduler_type
+        budget = self.clock.max_time_s
+        if budget is None or str(getattr(kind, "value", kind)) != "linear":
             return super().create_scheduler(num_training_steps, optimizer)
         warmup = self.args.get_warmup_steps(num_training_steps)
         clock = self.clock
@@ -206,10 +208,12 @@ class PrmkitTrainer(Trainer):
         def factor(step: int) -> float:
             if step < warmup:
                 return (step + 1) / warmup
-            progress = max(step / max(1, num_training_steps), clock.elapsed / clock.max_time_s)
+            progress = max(step / max(1, num_training_steps), clock.elapsed / budget)
             return max(0.0, 1.0 - progress)
 
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
+        chosen = optimizer or self.optimizer
+        assert chosen is not None, "the Trainer builds its optimizer before its scheduler"
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(chosen, factor)
         self._created_lr_scheduler = True
         return self.lr_scheduler
 

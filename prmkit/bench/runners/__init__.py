@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prmkit.data.shards import ResumableWriter
 from prmkit.errors import RecipeError
 from prmkit.records import Record
 from prmkit.registry import Registry
+
+if TYPE_CHECKING:
+    from prmkit.bench.recipe import BenchRecipe
 
 
 @dataclass
@@ -28,7 +31,7 @@ class Outcome:
 
 @dataclass
 class Context:
-    recipe: Any
+    recipe: BenchRecipe
     out_dir: Path
     compute: list[dict[str, Any]] = field(default_factory=list)
     _scorer: Any = None
@@ -37,10 +40,11 @@ class Context:
         from prmkit.score.recipe import build_scorer
         from prmkit.score.scoring import LazyScorer
 
-        if self.recipe.prm is None:
+        prm = self.recipe.prm
+        if prm is None:
             raise RecipeError(f"benchmark {self.recipe.benchmark}: the records carry no scores; add a prm: section")
         if self._scorer is None:
-            self._scorer = LazyScorer(lambda: build_scorer(self.recipe.prm, self.recipe.seed))
+            self._scorer = LazyScorer(lambda: build_scorer(prm, self.recipe.seed))
         return self._scorer
 
     def score(self, records: list[Record], name: str) -> dict[str, list[float]]:

@@ -80,7 +80,7 @@ def run(ctx: Context) -> Outcome:
             for s in samples
         ]
         scores = ctx.score(records, "prmbench")
-        source = f"PRM {recipe.prm.model}"
+        source = f"PRM {recipe.prm.model if recipe.prm is not None else '?'}"
     rule = recipe.prmbench.step_rule
     threshold = recipe.prmbench.difference_threshold if rule == "difference" else recipe.threshold.value
     metrics: dict[str, Any] = {

@@ -102,7 +102,7 @@ def run(ctx: Context) -> Outcome:
                 raise RecipeError(f"threshold.tune_on: {tuned!r} is not a subset here; allowed: {', '.join(subsets)}")
             threshold, _ = tune_threshold(labels[tuned], step_scores[tuned])
         preds = {name: [first_below(s, threshold) for s in step_scores[name]] for name in subsets}
-        source = f"PRM {recipe.prm.model}"
+        source = f"PRM {recipe.prm.model if recipe.prm is not None else '?'}"
     per = {name: processbench_f1(labels[name], preds[name]) for name in subsets}
     avg = average_f1(per)
     metrics: dict[str, Any] = {

@@ -38,7 +38,9 @@ class ProcessBenchAdapter(Adapter):
 
     def convert(self, row: dict[str, Any], place: Place) -> list[Record]:
         steps = need_str_list(row, "steps")
-        first = _checked_index(need_int(row, "label"), len(steps), "label")
+        label = need_int(row, "label")
+        assert label is not None  # need_int without allow_null never returns None
+        first = _checked_index(label, len(steps), "label")
         correct = need(row, "final_answer_correct")
         if not isinstance(correct, bool):
             raise RowError(f"field 'final_answer_correct' must be true or false, got {correct!r}")

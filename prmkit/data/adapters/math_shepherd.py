@@ -75,7 +75,8 @@ class MathShepherdAdapter(Adapter):
                 "field 'input' has no 'Step 1:', 'step 1:' or '?': cannot tell the problem from the solution"
             )
         stray = [k for k, pos in enumerate(all_tags) if pos < start]
-        steps, labels = [], []
+        steps: list[str] = []
+        labels: list[float] = []
         begin = start
         for k, pos in enumerate(all_tags):
             if k in stray:

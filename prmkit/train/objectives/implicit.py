@@ -184,7 +184,7 @@ class ImplicitObjective(Objective):
         metrics: dict[str, Any] = {"outcome_accuracy": sum(hits) / len(hits) if hits else None}
         if labelled and len(labelled) == len(records):
             kept = [records[i] for i in encoded.kept]
-            full = [(s, r.labels) for s, r in zip(scores, kept) if len(s) == len(r.labels)]
+            full = [(s, r.labels) for s, r in zip(scores, kept) if r.labels is not None and len(s) == len(r.labels)]
             threshold = self.recipe.eval.threshold
             metrics.update(prm_metrics([s for s, _ in full], [labels for _, labels in full], threshold))
         return metrics

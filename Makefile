@@ -11,6 +11,13 @@ STAMP := $(VENV)/.prmkit-installed
 
 include mk/vllm.mk
 
+# Ray for `launcher: {name: ray}` and its tests (a local cluster); make demo does not need it.
+RAY_VERSION ?= 2.60.0
+RAY_STAMP := $(VENV)/.prmkit-ray-$(RAY_VERSION)
+$(RAY_STAMP): $(STAMP)
+	$(PIP) install -q "ray==$(RAY_VERSION)"
+	touch $(RAY_STAMP)
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -88,7 +95,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
-test: $(STAMP) $(VLLM_STAMP) check
+test: $(STAMP) $(VLLM_STAMP) $(RAY_STAMP) check
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)

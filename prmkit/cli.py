@@ -14,6 +14,7 @@ from prmkit import __version__
 from prmkit.commands import COMMANDS, Command, load_builtin_commands
 from prmkit.console import console, summary_table
 from prmkit.errors import PrmkitError, describe_os_error
+from prmkit.launcher import launch
 from prmkit.manifest import mark_unfinished
 from prmkit.recipe import load_recipe
 
@@ -58,7 +59,7 @@ def _make_runner(command: Command):
                 plan = command.plan(resolved) if command.plan else {}
                 summary_table(f"prmkit {command.name} (dry run): {recipe}", {"recipe": "valid", **plan}, justify="left")
                 return
-            rows = command.run(resolved, str(recipe))
+            rows = launch(command, resolved, str(recipe))
             summary_table(f"prmkit {command.name}: done", rows)
         except PrmkitError as exc:
             mark_unfinished("failed", str(exc))

@@ -20,6 +20,9 @@ class Command:
     """Runs the stage from a validated recipe and its path; returns the summary rows shown at the end."""
     plan: Callable[[Any], dict[str, Any]] | None = None
     """What a run would do (models, data, counts) without loading a model: `--dry-run`."""
+    shard_files: tuple[str, ...] = ()
+    """The JSONL outputs of one shard (a stage with them runs under `launcher: {name: ray}`; the driver counts
+    their lines for its progress bar)."""
 
 
 COMMANDS: Registry[Command] = Registry("command")

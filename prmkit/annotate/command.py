@@ -28,6 +28,7 @@ from prmkit.console import progress_bar
 from prmkit.data.plan import model_label, number, plan_data
 from prmkit.data.shards import ResumableWriter, merge_shards, read_records, select_shard
 from prmkit.errors import DataError, RecipeError
+from prmkit.launcher import LauncherSpec
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section, registered
 from prmkit.records import Record
@@ -115,6 +116,7 @@ class AnnotateRecipe(Section):
     """Solutions labelled together (omega: whole problems, until the chunk holds this many solutions)."""
     merge_from: list[str] | None = None
     """Output folders of finished shard runs of this recipe: join their records into output_dir; no rollouts."""
+    launcher: LauncherSpec = LauncherSpec()
 
 
 RESUME_SAFE = frozenset(
@@ -457,4 +459,13 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     return metrics
 
 
-register(Command(name="annotate", help=summary_of(__doc__), recipe=AnnotateRecipe, run=run, plan=_plan))
+register(
+    Command(
+        name="annotate",
+        help=summary_of(__doc__),
+        recipe=AnnotateRecipe,
+        run=run,
+        plan=_plan,
+        shard_files=("labels.jsonl", "rejected.jsonl"),
+    )
+)

@@ -161,7 +161,7 @@ def select_shard(items: Iterable[T], spec: str | None) -> list[T]:
     return [item for k, item in enumerate(items) if k % n == i]
 
 
-MERGE_IGNORED = frozenset({"output_dir", "shard", "merge_from"})
+MERGE_IGNORED = frozenset({"output_dir", "shard", "merge_from", "launcher"})
 """Recipe keys that may (must) differ between the shard runs and the merge."""
 
 

@@ -22,6 +22,7 @@ from prmkit.data.shards import ResumableWriter, merge_shards, select_shard
 from prmkit.engines import SamplingParams, keyed_seeds
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.grading.voting import majority_answer
+from prmkit.launcher import LauncherSpec
 from prmkit.manifest import RunManifest
 from prmkit.recipe import Section
 from prmkit.records import Record
@@ -49,6 +50,7 @@ class SampleRecipe(Section):
     """`i/n`: this run handles problems k with k mod n == i; `prmkit sample` with `merge_from` joins shards."""
     merge_from: list[str] | None = None
     """Output folders of shard runs: join their samples into output_dir (in data order); nothing is sampled."""
+    launcher: LauncherSpec = LauncherSpec()
     chunk_size: int = Field(default=16, ge=1)
     """Problems per engine call (and per resume unit)."""
 
@@ -233,4 +235,13 @@ def summarize(path: Path, n: int) -> dict[str, Any]:
     return out
 
 
-register(Command(name="sample", help=summary_of(__doc__), recipe=SampleRecipe, run=run, plan=_plan))
+register(
+    Command(
+        name="sample",
+        help=summary_of(__doc__),
+        recipe=SampleRecipe,
+        run=run,
+        plan=_plan,
+        shard_files=("samples.jsonl",),
+    )
+)

@@ -246,4 +246,6 @@ def _rows(metrics: dict[str, Any], out_dir: Path, resumed: int) -> dict[str, Any
     return rows
 
 
-register(Command(name="search", help=summary_of(__doc__), recipe=SearchRecipe, run=run, plan=_plan))
+register(
+    Command(name="search", help=summary_of(__doc__), recipe=SearchRecipe, run=run, plan=_plan, shard_files=(RESULTS,))
+)

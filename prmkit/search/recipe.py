@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from prmkit.launcher import LauncherSpec
 from prmkit.recipe import Section, registered
 from prmkit.score.recipe import PRMSpec
 from prmkit.sections import DataSpec, ModelSpec, PromptSpec, StepSpec
@@ -85,6 +86,7 @@ class SearchRecipe(Section):
     """Problems searched together (one sampler call per round) and the unit of resumption."""
     merge_from: list[str] | None = None
     """Output folders of shard runs: join their results into output_dir and report; nothing is sampled."""
+    launcher: LauncherSpec = LauncherSpec()
 
     @field_validator("budgets")
     @classmethod

@@ -1,0 +1,171 @@
+"""One process against Ray shards on this machine: the same `sample` and `annotate` (mc) workload, side by side.
+
+Why: `launcher: {name: ray}` must pay for itself; this measures what it costs (Ray's start-up, a task's round
+trip, a fresh worker importing prmkit and torch) and what it buys on this machine's cores. Every run uses a
+fixed torch thread count (--threads, default 1 per process), so the comparison is not an OpenMP artefact; the
+one-process run is also given all the cores' threads for fairness. Outputs are checked byte-equal.
+
+    python benchmarks/launcher.py                     # 48 problems x 4 samples, annotate mc k=2, 2 shards
+    python benchmarks/launcher.py --problems 96 --shards 2 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from prmkit.commands import COMMANDS, load_builtin_commands  # noqa: E402
+from prmkit.launcher import launch  # noqa: E402
+
+
+def make_world(root: Path, problems: int) -> None:
+    from prmkit.models.tiny import make_tiny_model
+    from prmkit.tasks import get_task
+
+    task = get_task("arithmetic")
+    with open(root / "problems.jsonl", "w") as fh:
+        for p in task.make_problems(problems, seed=5):
+            fh.write(task.to_record(p).to_json() + "\n")
+    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in task.make_problems(200, seed=6)]
+    make_tiny_model(root / "policy", texts=texts, hidden_size=128, num_layers=3, num_heads=4, seed=0)
+
+
+def recipes(root: Path, out: Path, args: argparse.Namespace, launcher: dict | None, threads: int):
+    policy = {"model": str(root / "policy"), "device": "cpu", "threads": threads}
+    sample = COMMANDS.get("sample").recipe.model_validate(
+        {
+            "seed": 3,
+            "output_dir": str(out / "sample"),
+            "task": "arithmetic",
+            "data": {"path": str(root / "problems.jsonl")},
+            "policy": policy,
+            "sampling": {"n": args.n, "temperature": 1.0, "max_new_tokens": 32},
+            "steps": {"style": "lines"},
+            "chunk_size": 8,
+            **({"launcher": launcher} if launcher else {}),
+        }
+    )
+    annotate = COMMANDS.get("annotate").recipe.model_validate(
+        {
+            "seed": 3,
+            "output_dir": str(out / "annotate"),
+            "solutions": {"path": str(out / "sample" / "samples.jsonl")},
+            "policy": policy,
+            "rollout": {"k": 2, "max_new_tokens": 24},
+            "steps": {"style": "lines"},
+            "method": {"name": "mc"},
+            "chunk_size": 16,
+            **({"launcher": launcher} if launcher else {}),
+        }
+    )
+    return sample, annotate
+
+
+def timed_chain(root: Path, out: Path, args: argparse.Namespace, launcher: dict | None, threads: int) -> dict:
+    sample, annotate = recipes(root, out, args, launcher, threads)
+    times = {}
+    for name, recipe in (("sample", sample), ("annotate", annotate)):
+        start = time.perf_counter()
+        launch(COMMANDS.get(name), recipe, "benchmarks/launcher.py")
+        times[name] = round(time.perf_counter() - start, 2)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--problems", type=int, default=48)
+    ap.add_argument("--n", type=int, default=4, help="samples per problem")
+    ap.add_argument("--shards", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process (Ray: per shard task)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    os.environ["PRMKIT_QUIET"] = "1"
+    load_builtin_commands()
+    import ray
+
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="prmkit-launcher-"))
+    make_world(work, args.problems)
+    rows = {
+        f"one process, {args.threads} thread(s)": timed_chain(work, work / "local", args, None, args.threads),
+        f"one process, {cores} threads": timed_chain(work, work / "local-all", args, None, cores),
+    }
+    start = time.perf_counter()
+    ray.init(
+        num_cpus=cores,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="warning",
+        runtime_env={"env_vars": {"PRMKIT_QUIET": "1", "PRMKIT_THREADS": str(args.threads)}},
+    )
+    startup = time.perf_counter() - start
+
+    @ray.remote(num_cpus=1)
+    def noop() -> int:
+        return os.getpid()
+
+    @ray.remote(num_cpus=1)
+    def cold_import() -> float:
+        t = time.perf_counter()
+        import prmkit.sample.command  # noqa: F401  (what a shard task loads first: prmkit, torch, transformers)
+
+        return time.perf_counter() - t
+
+    ray.get(noop.remote())
+    start = time.perf_counter()
+    ray.get([noop.remote() for _ in range(20)])
+    round_trip = (time.perf_counter() - start) / 20
+    import_s = ray.get(cold_import.remote())
+    launcher = {"name": "ray", "address": "auto", "shards": args.shards, "num_cpus": max(1, cores // args.shards)}
+    rows[f"Ray, {args.shards} shards x {args.threads} thread(s)"] = timed_chain(
+        work, work / "ray", args, launcher, args.threads
+    )
+    ray.shutdown()
+    same = all(
+        (work / "local" / s / f).read_bytes() == (work / "ray" / s / f).read_bytes()
+        for s, f in (("sample", "samples.jsonl"), ("annotate", "labels.jsonl"))
+    )
+    base = rows[f"one process, {args.threads} thread(s)"]
+    print(
+        f"workload: {args.problems} problems x {args.n} samples x 32 tokens; annotate mc, k=2 after each step; "
+        f"{cores} cores; outputs byte-equal across runs: {same}"
+    )
+    print("| run | sample s | annotate s | total s | vs one process |")
+    print("|---|---|---|---|---|")
+    for name, t in rows.items():
+        total = t["sample"] + t["annotate"]
+        print(
+            f"| {name} | {t['sample']} | {t['annotate']} | {total:.2f} | "
+            f"{(base['sample'] + base['annotate']) / total:.2f}x |"
+        )
+    print(
+        f"Ray start-up (ray.init, local cluster): {startup:.2f} s; a warm task's round trip: "
+        f"{1000 * round_trip:.1f} ms; a fresh worker importing prmkit + torch: {import_s:.2f} s"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "runs": rows,
+                    "ray_startup_s": startup,
+                    "task_round_trip_s": round_trip,
+                    "worker_import_s": import_s,
+                    "byte_equal": same,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

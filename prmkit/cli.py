@@ -6,6 +6,8 @@ clear message; `--debug` shows the traceback.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import typer
@@ -42,6 +44,14 @@ def _root(
     _state["debug"] = debug
 
 
+def _show(title: str, rows: dict, quiet: bool, as_json: bool, justify: str = "right") -> None:
+    """The summary: a table, JSON on stdout (--json, for CI jobs), or nothing (--quiet)."""
+    if as_json:
+        typer.echo(json.dumps(rows, default=str))
+    elif not quiet:
+        summary_table(title, rows, justify="left" if justify == "left" else "right")
+
+
 def _fail(message: str, code: int) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -52,15 +62,19 @@ def _make_runner(command: Command):
         recipe: Path = typer.Argument(..., help="The YAML recipe of the run."),  # noqa: B008 - typer's idiom
         overrides: list[str] | None = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),  # noqa: B008
         dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipe and print the plan; load no model."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary; errors still print."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary (or the plan) as JSON on stdout."),
     ) -> None:
+        if quiet or as_json:
+            os.environ["PRMKIT_QUIET"] = "1"
         try:
             resolved = load_recipe(command.recipe, recipe, overrides or [])
             if dry_run:
-                plan = command.plan(resolved) if command.plan else {}
-                summary_table(f"prmkit {command.name} (dry run): {recipe}", {"recipe": "valid", **plan}, justify="left")
+                plan = {"recipe": "valid", **(command.plan(resolved) if command.plan else {})}
+                _show(f"prmkit {command.name} (dry run): {recipe}", plan, quiet, as_json, justify="left")
                 return
             rows = launch(command, resolved, str(recipe))
-            summary_table(f"prmkit {command.name}: done", rows)
+            _show(f"prmkit {command.name}: done", rows, quiet, as_json)
         except PrmkitError as exc:
             mark_unfinished("failed", str(exc))
             if _state["debug"]:

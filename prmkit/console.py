@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -35,9 +36,24 @@ class RateColumn(ProgressColumn):
 
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[Any]:
-    """A rich progress bar (items done, rate, ETA); yields `advance(n)`. Quiet when PRMKIT_QUIET is set."""
+    """A rich progress bar (items done, rate, ETA); yields `advance(n)`. Quiet when PRMKIT_QUIET is set. When
+    stderr is not a terminal (a CI log, a file), one plain line per advance instead, so logs stay readable."""
     if os.environ.get("PRMKIT_QUIET"):
         yield lambda n=1: None
+        return
+    if not sys.stderr.isatty():
+        done = [0]
+        start = time.perf_counter()
+
+        def line(n: int = 1) -> None:
+            if n:
+                done[0] += n
+                of = f"/{total}" if total is not None else ""
+                print(
+                    f"{description}: {done[0]}{of} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True
+                )
+
+        yield line
         return
     columns = [
         TextColumn("[bold]{task.description}"),

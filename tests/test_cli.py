@@ -163,3 +163,30 @@ def test_usage_errors_exit_2():
     assert run_cli("nosuchcommand", "x.yaml").returncode == 2
     res = run_cli("--version")
     assert res.returncode == 0 and "prmkit" in res.stdout
+
+
+def test_json_and_quiet_summaries_for_ci_jobs(world, tmp_path):
+    recipe = sample_recipe(world, tmp_path / "run")
+    res = run_cli("sample", str(recipe), "data.limit=2", "--json")
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(res.stdout)
+    assert rows["problems"] == 2 and rows["samples"] == 6
+    plan = json.loads(run_cli("sample", str(recipe), "data.limit=2", "--dry-run", "--json").stdout)
+    assert plan["recipe"] == "valid" and plan["problems"] == "2"
+    quiet = run_cli("sample", str(recipe), "data.limit=2", "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_progress_is_one_plain_line_per_chunk_when_stderr_is_not_a_terminal(world, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PRMKIT_QUIET"}
+    res = subprocess.run(
+        [*PRMKIT, "sample", str(sample_recipe(world, tmp_path / "run")), "data.limit=8"],
+        capture_output=True,
+        text=True,
+        env={**env, "NO_COLOR": "1"},
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    progress = [line for line in res.stderr.splitlines() if line.startswith("sampling: ")]
+    assert [p.split(" (")[0] for p in progress] == ["sampling: 4/8", "sampling: 8/8"]  # chunk_size 4
+    assert "\x1b[" not in res.stdout + res.stderr  # NO_COLOR: no escape codes

@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     @ray.remote(num_cpus=1)
     def cold_import() -> float:
         t = time.perf_counter()
-        import prmkit.sample.command  # noqa: F401  (what a shard task loads first: prmkit, torch, transformers)
+        from prmkit.commands import load_builtin_commands
+
+        load_builtin_commands()  # what a shard task loads first: prmkit's stages, torch, transformers
 
         return time.perf_counter() - t
 

@@ -4,6 +4,7 @@ pass@N, for N = 1, 2, 4, ... subsampled from the one draw."""
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from prmkit.bench.bestofn import build_problem, default_ns, paired_against, per_problem_curves, within_problem_auc
@@ -15,6 +16,14 @@ from prmkit.errors import DataError, RecipeError
 
 @BENCHMARKS.register("bestofn")
 def run(ctx: Context) -> Outcome:
+    metrics = compute(ctx)
+    report, rows = render(ctx.out_dir, metrics)
+    return Outcome(metrics, report, rows)
+
+
+def _grouped(ctx: Context) -> tuple[list[Any], str, int]:
+    """The samples grouped into problems with their aggregates, where their scores came from, and how many
+    samples could not be graded."""
     recipe, spec = ctx.recipe, ctx.recipe.bestofn
     d = recipe.data
     records = d.load(unique_ids=False)
@@ -24,7 +33,7 @@ def run(ctx: Context) -> Outcome:
     else:
         if any(r.scores is None for r in records):
             raise RecipeError(f"{d.path}: some records carry no scores; add a prm: section to score them")
-        scores = {r.id: r.scores for r in records}
+        scores = {r.id: r.scores or [] for r in records}
         source = f"scores in {d.path}"
     names = sorted(set(spec.aggregates) | {spec.weighted_aggregate})
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -46,16 +55,20 @@ def run(ctx: Context) -> Outcome:
         )
     if not groups:
         raise DataError(f"{d.path}: no gradable samples (records need correct or reference)")
-    problems = [build_problem(pid, samples) for pid, samples in groups.items()]
+    return [build_problem(pid, samples) for pid, samples in groups.items()], source, skipped
+
+
+def compute(ctx: Context) -> dict[str, Any]:
+    """The metrics: accuracy of every method at every N, paired intervals against majority vote, the
+    within-problem AUC of every aggregate, and the compute spent scoring."""
+    recipe, spec = ctx.recipe, ctx.recipe.bestofn
+    problems, source, skipped = _grouped(ctx)
     n_max = min(len(p.candidates) for p in problems)
     ns = sorted(n for n in (spec.ns or default_ns(n_max)) if n <= n_max)
     if not ns:
         raise RecipeError(f"bestofn.ns: every N is above the {n_max} samples drawn per problem")
     per = per_problem_curves(problems, ns, spec.trials, recipe.seed, spec.aggregates, spec.weighted_aggregate)
-    table = {n: {m: sum(v) / len(v) for m, v in rows.items()} for n, rows in per.items()}
-    paired = paired_against(per)
-    auc = {a: within_problem_auc(problems, a) for a in names}
-    methods = list(next(iter(table.values())))
+    names = sorted(set(spec.aggregates) | {spec.weighted_aggregate})
     metrics: dict[str, Any] = {
         "benchmark": "bestofn",
         "source": source,
@@ -63,23 +76,31 @@ def run(ctx: Context) -> Outcome:
         "samples_per_problem": n_max,
         "trials": spec.trials,
         "ns": ns,
-        "accuracy": {str(n): table[n] for n in ns},
+        "accuracy": {str(n): {m: sum(v) / len(v) for m, v in per[n].items()} for n in ns},
         "skipped_ungradable": skipped,
-        "paired_vs_majority": paired,
-        "within_problem_auc": auc,
+        "paired_vs_majority": paired_against(per),
+        "within_problem_auc": {a: within_problem_auc(problems, a) for a in names},
     }
     if ctx.compute:
         from prmkit.score.scoring import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
+    return metrics
+
+
+def render(out_dir: Path, metrics: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """report.md's text, the plot (bestofn.png), the terminal table, and the summary rows, from the metrics."""
+    ns, table, paired = metrics["ns"], metrics["accuracy"], metrics["paired_vs_majority"]
+    auc, problems = metrics["within_problem_auc"], metrics["problems"]
+    methods = list(table[str(ns[0])])
     prm_methods = [m for m in methods if m.startswith("prm_")]
     header = ["N", *methods]
-    rows = [[str(n), *[table[n][m] for m in methods]] for n in ns]
+    rows = [[str(n), *[table[str(n)][m] for m in methods]] for n in ns]
     line_plot(
-        ctx.out_dir / "bestofn.png",
+        out_dir / "bestofn.png",
         ns,
-        {m: [table[n][m] for n in ns] for m in methods},
-        f"Best-of-N ({len(problems)} problems)",
+        {m: [table[str(n)][m] for n in ns] for m in methods},
+        f"Best-of-N ({problems} problems)",
         "N (samples per problem)",
         "accuracy (%)",
     )
@@ -87,8 +108,9 @@ def run(ctx: Context) -> Outcome:
         [
             "# Best-of-N",
             "",
-            f"Source: {source}; {len(problems)} problems, {n_max} samples each; for each N below the",
-            f"full draw, {spec.trials} seeded random subsets per problem are averaged (one draw, subsampled).",
+            f"Source: {metrics['source']}; {problems} problems, {metrics['samples_per_problem']} samples each; for "
+            "each N below the",
+            f"full draw, {metrics['trials']} seeded random subsets per problem are averaged (one draw, subsampled).",
             "",
             "Accuracy in percent. prm_<agg>: the sample with the highest aggregate step score; "
             "prm_weighted_vote: answers",
@@ -106,15 +128,15 @@ def run(ctx: Context) -> Outcome:
             ),
             "",
             "Within-problem AUC (a right sample scored above a wrong one of the same problem): "
-            + ", ".join(f"{a} {_auc(auc[a])}" for a in names)
+            + ", ".join(f"{a} {_auc(auc[a])}" for a in sorted(auc))
             + ".",
         ]
     )
     rich_table("Best-of-N accuracy (%)", header, rows, percent=True)
     top = ns[-1]
-    out_rows = {f"{m} @{top}": table[top][m] for m in methods}
-    out_rows["problems"] = len(problems)
-    return Outcome(metrics, report, out_rows)
+    out_rows: dict[str, Any] = {f"{m} @{top}": table[str(top)][m] for m in methods}
+    out_rows["problems"] = problems
+    return report, out_rows
 
 
 def _interval(p: dict[str, float]) -> str:

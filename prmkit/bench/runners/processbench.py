@@ -79,6 +79,14 @@ def load_subsets(d: Any, wanted: list[str] | None) -> dict[str, list[Record]]:
 
 @BENCHMARKS.register("processbench")
 def run(ctx: Context) -> Outcome:
+    metrics = compute(ctx)
+    report, rows = render(ctx.out_dir, metrics)
+    return Outcome(metrics, report, rows)
+
+
+def compute(ctx: Context) -> dict[str, Any]:
+    """Per-subset error/correct accuracy and F1 and their unweighted mean, as ProcessBench's run_eval.py computes
+    them, from a predictions file or from the PRM's step scores at the (fixed or tuned) threshold."""
     recipe = ctx.recipe
     subsets = load_subsets(recipe.data, recipe.processbench.subsets)
     empty = [name for name, records in subsets.items() if not records]
@@ -118,12 +126,19 @@ def run(ctx: Context) -> Outcome:
         from prmkit.score.scoring import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
+    return metrics
+
+
+def render(out_dir: Path, metrics: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """report.md's text, the F1 plot, the terminal table and the summary rows, from the metrics."""
+    per, avg, threshold = metrics["subsets"], metrics["average_f1"], metrics["threshold"]
+    source, missing, tuned = metrics["source"], metrics["missing_predictions"], metrics["threshold_tuned_on"]
     header = ["subset", "samples", "error acc", "correct acc", "F1"]
     rows = [[n, m["n_error"] + m["n_correct"], m["error_acc"], m["correct_acc"], m["f1"]] for n, m in per.items()]
     rows_pct = [[r[0], str(r[1]), *r[2:]] for r in rows]
     rows_pct.append(["average (unweighted F1)", "", None, None, avg])
     bar_plot(
-        ctx.out_dir / "processbench_f1.png",
+        out_dir / "processbench_f1.png",
         list(per),
         {
             "error acc": [m["error_acc"] for m in per.values()],
@@ -134,7 +149,7 @@ def run(ctx: Context) -> Outcome:
         "%",
     )
     how = (
-        f"threshold {threshold:.4g}" + (f" (best F1 on {recipe.threshold.tune_on})" if recipe.threshold.tune_on else "")
+        f"threshold {threshold:.4g}" + (f" (best F1 on {tuned})" if tuned else "")
         if threshold is not None
         else "predicted indices"
     )
@@ -160,4 +175,4 @@ def run(ctx: Context) -> Outcome:
     out_rows["average F1"] = avg
     if threshold is not None:
         out_rows["threshold"] = threshold
-    return Outcome(metrics, report, out_rows)
+    return report, out_rows

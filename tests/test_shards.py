@@ -73,3 +73,31 @@ def test_shards_are_disjoint_balanced_and_cover_everything():
     for bad in ["3/3", "a/b", "1", "0/0"]:
         with pytest.raises(RecipeError):
             parse_shard(bad)
+
+
+def test_records_with_unicode_line_separators_survive_a_merge(tmp_path):
+    """JSON written with ensure_ascii=False keeps U+2028, U+0085 and form feeds raw inside strings; only "\\n" ends
+    a JSONL line (str.splitlines() would cut these records in two: found on a random model's samples)."""
+    import yaml
+
+    from prmkit.data.shards import jsonl_lines, merge_shards, read_jsonl
+    from prmkit.recipe import Section
+
+    class Tiny(Section):
+        output_dir: str
+        shard: str | None = None
+        merge_from: list[str] | None = None
+
+    odd = "a\u2028b\x85c\x0cd\x1ce\u2029f"
+    for i in range(2):
+        folder = tmp_path / f"s{i}"
+        folder.mkdir()
+        (folder / "recipe.yaml").write_text(yaml.safe_dump({"output_dir": str(folder), "shard": f"{i}/2"}))
+        with ResumableWriter(folder / "x.jsonl") as w:
+            w.write({"id": f"r{i}", "text": odd})
+            w.mark_complete(1)
+    merge_shards(
+        [str(tmp_path / "s0"), str(tmp_path / "s1")], tmp_path / "m", ["x.jsonl"], Tiny(output_dir=str(tmp_path / "m"))
+    )
+    assert [r["text"] for r in read_jsonl(tmp_path / "m" / "x.jsonl")] == [odd, odd]
+    assert len([x for x in jsonl_lines((tmp_path / "m" / "x.jsonl").read_text(encoding="utf-8")) if x]) == 2

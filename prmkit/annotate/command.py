@@ -26,7 +26,7 @@ from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.plan import model_label, number, plan_data
-from prmkit.data.shards import ResumableWriter, merge_shards, read_records, select_shard
+from prmkit.data.shards import ResumableWriter, jsonl_lines, merge_shards, read_records, select_shard
 from prmkit.errors import DataError, RecipeError
 from prmkit.launcher import LauncherSpec
 from prmkit.manifest import RunManifest
@@ -207,7 +207,7 @@ def _problems_done(path: Path) -> set[str]:
     written: dict[str, int] = defaultdict(int)
     expected: dict[str, int] = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in jsonl_lines(path.read_text(encoding="utf-8")):
             if not line.strip():
                 continue
             ann = json.loads(line).get("meta", {}).get("annotation", {})

@@ -112,6 +112,12 @@ class ResumableWriter:
         self.close()
 
 
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSONL text. Only "\\n" ends a line: str.splitlines() would also cut at U+2028, U+0085 or a
+    form feed, which JSON written with ensure_ascii=False (as prmkit writes it) keeps raw inside strings."""
+    return text.split("\n")
+
+
 def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[dict[str, Any]]:
     """The JSON objects of a file `ResumableWriter` wrote (blank lines skipped); [] for a missing file when
     `missing_ok`."""
@@ -230,7 +236,7 @@ def merge_shards(
     for name in folders:
         for file in files:
             path = Path(name) / file
-            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
                 if not line.strip():
                     continue
                 d = json.loads(line)

@@ -10,6 +10,7 @@ from prmkit.bench.prmbench import Sample, prmbench_metrics, samples_from_rows
 from prmkit.bench.report import bar_plot, markdown_table, rich_table
 from prmkit.bench.runners import BENCHMARKS, Context, Outcome
 from prmkit.data.readers import read_rows
+from prmkit.data.shards import jsonl_lines
 from prmkit.errors import DataError, RecipeError
 from prmkit.records import Record
 
@@ -56,7 +57,7 @@ def read_score_file(path: str) -> dict[str, list[float]]:
     if not file.is_file():
         raise DataError(f"{path}: predictions file not found")
     out = {}
-    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(jsonl_lines(file.read_text(encoding="utf-8")), start=1):
         if line.strip():
             row = json.loads(line)
             if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("scores"), list):

@@ -10,6 +10,7 @@ from prmkit.bench.processbench import average_f1, first_below, processbench_f1, 
 from prmkit.bench.report import bar_plot, markdown_table, rich_table
 from prmkit.bench.runners import BENCHMARKS, Context, Outcome
 from prmkit.data.layouts import load_records
+from prmkit.data.shards import jsonl_lines
 from prmkit.errors import DataError, RecipeError
 from prmkit.records import Record
 
@@ -52,7 +53,7 @@ def read_predictions(path: str) -> dict[str, int | None]:
     if text.lstrip().startswith("["):
         rows = list(enumerate(json.loads(text), start=1))
     else:
-        rows = [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        rows = [(n, json.loads(line)) for n, line in enumerate(jsonl_lines(text), start=1) if line.strip()]
     out: dict[str, int | None] = {}
     for n, row in rows:
         if not isinstance(row, dict) or "id" not in row or "prediction" not in row:

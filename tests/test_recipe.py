@@ -156,7 +156,7 @@ def test_recipe_vars_errors_name_the_key(tmp_path):
 
 def test_recipe_vars_overridden_from_the_shell(tmp_path):
     """`make demo SEED=2` passes vars.seed=2 vars.run=...: the override reaches every use."""
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     path = tmp_path / "r.yaml"
     path.write_text(
@@ -174,7 +174,7 @@ def _sample_recipe_file(tmp_path, body: str):
 
 
 def test_duplicate_keys_are_refused_naming_both_lines(tmp_path):
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     path = _sample_recipe_file(tmp_path, "seed: 1\nseed: 2\n")
     with pytest.raises(RecipeError, match=r"r\.yaml line 5: invalid YAML \(duplicate key 'seed' \(lines 4 and 5\)"):
@@ -182,7 +182,7 @@ def test_duplicate_keys_are_refused_naming_both_lines(tmp_path):
 
 
 def test_a_non_utf8_recipe_names_the_file_and_byte(tmp_path):
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     path = tmp_path / "r.yaml"
     path.write_bytes(b"output_dir: caf\xe9\n")
@@ -193,7 +193,7 @@ def test_a_non_utf8_recipe_names_the_file_and_byte(tmp_path):
 def test_an_anchor_bomb_is_refused_fast(tmp_path):
     import time
 
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 10):
@@ -215,7 +215,7 @@ def test_an_anchor_bomb_is_refused_fast(tmp_path):
     ],
 )
 def test_loose_numbers_are_refused(tmp_path, body, match):
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     with pytest.raises(RecipeError, match=match):
         load_recipe(SampleRecipe, _sample_recipe_file(tmp_path, body))

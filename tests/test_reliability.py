@@ -104,7 +104,7 @@ def test_a_failed_run_writes_failed_into_its_manifest(tmp_path):
 def test_mark_unfinished_writes_status_and_error(tmp_path):
     from prmkit.manifest import _ACTIVE, RunManifest, mark_unfinished
     from prmkit.recipe import validate
-    from prmkit.world.command import WorldRecipe
+    from prmkit.world.recipe import WorldRecipe
 
     recipe = validate(WorldRecipe, {"output_dir": str(tmp_path / "w")}, "t")
     m = RunManifest(tmp_path / "w", "world", recipe, None)
@@ -186,7 +186,7 @@ def test_a_resume_refuses_inputs_changed_under_it(tmp_path):
     """Kill, replace the data file, rerun: refused, naming the input; the same content under a new mtime resumes."""
     from prmkit.manifest import RunManifest, check_same_recipe
     from prmkit.recipe import validate
-    from prmkit.score.command import ScoreRecipe
+    from prmkit.score.recipe import ScoreRecipe
 
     data = tmp_path / "d.jsonl"
     data.write_text('{"id": "a", "problem": "p", "steps": ["s"]}\n')
@@ -217,7 +217,7 @@ def test_score_refuses_to_read_its_own_output(tmp_path):
 
 def test_a_huge_value_in_an_error_is_cut(tmp_path):
     from prmkit.recipe import load_recipe
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     path = tmp_path / "r.yaml"
     path.write_text("output_dir: out\ndata: {path: d.jsonl}\npolicy: {model: m}\nseed: '" + "9" * 5000 + "x'\n")
@@ -268,7 +268,7 @@ def test_truncated_weights_name_the_folder(tmp_path):
 
 
 def _sample_recipe(world: Path, out: Path, **extra):
-    from prmkit.sample.command import SampleRecipe
+    from prmkit.sample.recipe import SampleRecipe
 
     return SampleRecipe.model_validate(
         {
@@ -286,7 +286,7 @@ def _sample_recipe(world: Path, out: Path, **extra):
 
 
 def _annotate_recipe(samples: Path, world: Path, out: Path, method: str, **extra):
-    from prmkit.annotate.command import AnnotateRecipe
+    from prmkit.annotate.recipe import AnnotateRecipe
 
     return AnnotateRecipe.model_validate(
         {

@@ -15,120 +15,22 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from prmkit.annotate.audit import audit
 from prmkit.annotate.methods import LABELLERS, LabelContext, Labeller
-from prmkit.annotate.methods.judge import DEFAULT_JUDGE_TEMPLATE
+from prmkit.annotate.recipe import (
+    RESUME_SAFE,
+    AnnotateRecipe,
+)
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.commands import Command, register, summary_of
 from prmkit.console import progress_bar
 from prmkit.data.plan import model_label, number, plan_data
 from prmkit.data.shards import ResumableWriter, jsonl_lines, merge_shards, read_records, select_shard
 from prmkit.errors import DataError, RecipeError
-from prmkit.launcher import LauncherSpec
 from prmkit.manifest import RunManifest
-from prmkit.recipe import Section, registered
 from prmkit.records import Record
-from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepSpec
-
-
-class RolloutSpec(SamplingSpec):
-    k: int = Field(default=8, ge=1)
-    """Rollouts per probed prefix."""
-
-
-class MethodSpec(Section):
-    name: Annotated[str, registered("prmkit.annotate.methods:LABELLERS")] = "binary"
-    """mc, binary, omega, judge or consensus."""
-    label_type: Literal["hard", "soft"] = "hard"
-    """For mc and omega: which labels go into `labels` (both are kept in meta)."""
-    consensus_base: Literal["mc", "binary"] = "mc"
-    """consensus: the rollout method (mc or binary) whose labels the judge must agree with."""
-
-
-class JudgeSpec(Section):
-    model: ModelSpec
-    """The judge model and its engine."""
-    template: str = DEFAULT_JUDGE_TEMPLATE
-    """The judge's prompt ({problem}, {steps})."""
-    k: int = Field(default=1, ge=1)
-    """Verdicts sampled per solution (majority of them)."""
-    temperature: float = 0.0
-    """Verdict sampling temperature."""
-    max_new_tokens: int = Field(default=256, ge=1)
-    """Tokens per verdict at most."""
-
-
-class OmegaSpec(Section):
-    """OmegaPRM's tree search (method.name omega); defaults are the paper's. k is rollout.k (the paper: 8)."""
-
-    c_puct: float = Field(default=0.125, ge=0.0)
-    """Exploration weight of U(s) = c_puct * sqrt(sum N) / (1 + N(s))."""
-    alpha: float = Field(default=0.5, gt=0.0, le=1.0)
-    """Q(s, r) = alpha^(1 - MC(s)) * beta^(len(r) / L): prefers states whose MC is high but below 1."""
-    beta: float = Field(default=0.9, gt=0.0, le=1.0)
-    """Length discount of Q: prefers short rollouts."""
-    length_penalty: float = Field(default=500.0, gt=0.0)
-    """L, in the policy's tokens."""
-    length_scale: float = Field(default=1.0, gt=0.0)
-    """Multiplies L: e.g. 0.2 for the character-level world, whose solutions are ~100 tokens, not hundreds."""
-    max_searches: int = Field(default=100, ge=1)
-    """Binary searches per problem (the paper's search limit); max_rollouts_per_problem also bounds it."""
-
-
-class PrefilterSpec(Section):
-    enabled: bool = False
-    """Drop problems whose solutions are all right or all wrong (nothing to learn about steps there)."""
-
-
-class AnnotateRecipe(Section):
-    seed: int = 0
-    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
-    output_dir: str
-    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
-    solutions: DataSpec
-    """The step-split solutions to label (e.g. prmkit sample's samples.jsonl), with reference answers."""
-    policy: ModelSpec
-    """The model whose rollouts from each step prefix estimate that prefix's chance to reach the answer."""
-    prompt: PromptSpec = PromptSpec()
-    rollout: RolloutSpec = RolloutSpec()
-    """How rollouts are sampled from each probed prefix (k per prefix)."""
-    steps: StepSpec = StepSpec()
-    method: MethodSpec = MethodSpec()
-    """The labelling method and its options."""
-    judge: JudgeSpec | None = None
-    """The LLM judge (methods judge and consensus): reads a solution and names its first wrong step."""
-    omega: OmegaSpec = OmegaSpec()
-    """OmegaPRM's options (method omega)."""
-    prefilter: PrefilterSpec = PrefilterSpec()
-    """Keep only problems whose samples are neither all right nor all wrong (where labels teach most)."""
-    max_rollouts_per_problem: int | None = Field(default=None, ge=1)
-    """Cap: a problem's solutions past this many rollouts (worst case for the method) are skipped; for omega,
-    the problem's rollout budget (no search starts that could exceed it)."""
-    task: Annotated[str, registered("prmkit.tasks:TASKS")] | None = None
-    """An embedded world with an exact checker (e.g. arithmetic): omega's new paths get `meta.true_labels`."""
-    shard: str | None = None
-    """`i/n`: label solutions k with k mod n == i (omega: problems); `merge_from` joins the shards."""
-    chunk_size: int = Field(default=32, ge=1)
-    """Solutions labelled together (omega: whole problems, until the chunk holds this many solutions)."""
-    merge_from: list[str] | None = None
-    """Output folders of finished shard runs of this recipe: join their records into output_dir; no rollouts."""
-    launcher: LauncherSpec = LauncherSpec()
-
-
-RESUME_SAFE = frozenset(
-    {
-        "policy.device",
-        "policy.max_batch_size",
-        "policy.dtype",
-        "judge.model.device",
-        "judge.model.max_batch_size",
-        "chunk_size",
-    }
-)
 
 
 def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:

@@ -75,6 +75,8 @@ def _lm(path: str, fmt: Any, tokenizer: Any) -> dict[str, Any]:
     return {"convert": "classify", "hf_overrides": {"classifier_from_token": tokens, "method": "no_post_processing"}}
 
 
+# A Registry, though only this scorer reads it: a format whose head vLLM cannot pool (value heads, the LM-likelihood
+# heads) fails here with the list of the head kinds that are served, which the recipe's `fallback: hf` turns on.
 SERVED: Registry[Callable[[str, Any, Any], dict[str, Any]]] = Registry("PRM head kind served by vLLM")
 """Head kind -> the LLM arguments that make vLLM return that head's per-token logits."""
 SERVED.register("token_classification")(_token_classification)

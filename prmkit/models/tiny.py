@@ -23,6 +23,7 @@ SIMPLE_CHAT_TEMPLATE = (
 )
 
 TokenizerBuilder = Callable[[list[str], int], Any]
+# A Registry: a train recipe names the kind (`init.tiny.tokenizer: words`), so an unknown one gets its error and hint.
 TOKENIZER_KINDS: Registry[TokenizerBuilder] = Registry("tokenizer kind")
 ARCHS: Registry[Callable[..., Any]] = Registry("tiny model architecture")
 

@@ -13,36 +13,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from prmkit.commands import Command, register, summary_of
 from prmkit.data.shards import ResumableWriter
 from prmkit.errors import RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
-from prmkit.recipe import Section
 from prmkit.records import Record
-from prmkit.score.recipe import PRMSpec, build_scorer
+from prmkit.score.recipe import RESUME_SAFE, ScoreRecipe, build_scorer
 from prmkit.score.scoring import LazyScorer, load_data, read_scored, score_into
-from prmkit.sections import DataSpec
-
-
-class ScoreRecipe(Section):
-    seed: int = 0
-    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
-    output_dir: str
-    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
-    data: DataSpec
-    """The step-split solutions to score."""
-    prm: PRMSpec
-    """The PRM, its format and engine."""
-    shard: str | None = None
-    """`i/n`: this run scores records k with k mod n == i."""
-    chunk_size: int = Field(default=64, ge=1)
-    """Records per scorer call (and per resume unit)."""
-
-
-RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "chunk_size"})
 
 
 def summarize(records: Iterable[Record]) -> dict[str, Any]:

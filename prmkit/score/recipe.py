@@ -1,4 +1,5 @@
-"""The `prm:` recipe section (which PRM, how to read it, which engine) shared by `score`, `bench` and `search`."""
+"""The score stage's recipe, and the `prm:` section (which PRM, how to read it, which engine) shared by `score`,
+`bench` and `search`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from prmkit.recipe import Section, registered
-from prmkit.sections import VLLMOptions
+from prmkit.sections import DataSpec, VLLMOptions
 
 DEFAULT_VERIFY_TEMPLATE = (
     "Check this solution step by step.\n"
@@ -138,3 +139,21 @@ def build_scorer(spec: PRMSpec, seed: int = 0) -> Any:
     set_cpu_threads(spec.threads)
     scorer = make_scorer(spec.engine, **spec.scorer_kwargs(seed))
     return Bidirectional(scorer) if spec.bidirectional else scorer
+
+
+class ScoreRecipe(Section):
+    seed: int = 0
+    """Seed of every random choice of the run (sampling, initialisation, data order): same seed, same outputs."""
+    output_dir: str
+    """Folder of this run's outputs, recipe.yaml and manifest.json; a rerun of the same recipe resumes it."""
+    data: DataSpec
+    """The step-split solutions to score."""
+    prm: PRMSpec
+    """The PRM, its format and engine."""
+    shard: str | None = None
+    """`i/n`: this run scores records k with k mod n == i."""
+    chunk_size: int = Field(default=64, ge=1)
+    """Records per scorer call (and per resume unit)."""
+
+
+RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "chunk_size"})

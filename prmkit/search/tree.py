@@ -62,6 +62,8 @@ class Boundary:
     after: str
 
 
+# Keyed by the recipe's `steps.style`, so an unknown style gets the registry's error and "did you mean"; it holds only
+# what search adds to prmkit.steps.STEP_STYLES (the stop strings that end a step while it is generated).
 BOUNDARIES: Registry[Any] = Registry("step style")
 BOUNDARIES.register("lines")(lambda tag: Boundary(("\n",), "\n"))
 BOUNDARIES.register("paragraphs")(lambda tag: Boundary(("\n\n",), "\n\n"))

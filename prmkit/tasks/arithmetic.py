@@ -137,6 +137,8 @@ class Difficulty(BaseModel):
         return self
 
 
+# A Registry, not a dict, though only this task reads it: a recipe names the preset (`difficulty: small`), and an
+# unknown name should get the registry's error listing the presets, with its "did you mean".
 DIFFICULTIES: Registry[Difficulty] = Registry("arithmetic difficulty")
 DIFFICULTIES.register("easy")(Difficulty(min_ops=2, max_ops=3, add_max=20, mul_max=5, max_value=99, start_max=20))
 DIFFICULTIES.register("small")(Difficulty(min_ops=3, max_ops=4, start_max=20, add_max=9, mul_max=3, max_value=60))

@@ -56,7 +56,8 @@ def generated_bound(recipe: SearchRecipe) -> int:
     s = recipe.sampling
     total = 0
     for spec in recipe.methods.values():
-        whole = spec.name in ("best_of_n", "weighted_majority", "majority")
+        assert spec.name is not None  # SearchRecipe's validator names every method
+        whole = METHODS.get(spec.name).whole_solutions
         per_candidate = s.max_new_tokens if whole else s.max_steps * s.step_max_tokens
         total += sum(n * per_candidate for n in recipe.budgets)
     return total

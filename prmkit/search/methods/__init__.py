@@ -120,6 +120,8 @@ class SearchMethod:
     run: Callable[[SearchContext, int, MethodSpec], list[Outcome]]
     uses_beam_width: Callable[[MethodSpec], bool] = lambda spec: False
     """Whether the spec's beam_width shapes the search (budgets must then be multiples of it)."""
+    whole_solutions: bool = False
+    """Samples whole solutions (N x max_new_tokens per problem) rather than growing them step by step."""
 
     def __call__(self, ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
         return self.run(ctx, budget, spec)
@@ -128,11 +130,13 @@ class SearchMethod:
 METHODS: Registry[SearchMethod] = Registry("search method")
 
 
-def register_method(name: str, uses_beam_width: Callable[[MethodSpec], bool] = lambda spec: False) -> Callable:
+def register_method(
+    name: str, uses_beam_width: Callable[[MethodSpec], bool] = lambda spec: False, whole_solutions: bool = False
+) -> Callable:
     """Register a search function under `name` with its `SearchMethod` attributes."""
 
     def deco(fn: Callable[[SearchContext, int, MethodSpec], list[Outcome]]) -> Callable:
-        METHODS.register(name)(SearchMethod(fn, uses_beam_width))
+        METHODS.register(name)(SearchMethod(fn, uses_beam_width, whole_solutions))
         return fn
 
     return deco

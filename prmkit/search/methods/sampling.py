@@ -70,19 +70,19 @@ def _valued(node: Node, aggregate: str | None) -> Node:
     return copy
 
 
-@register_method("best_of_n")
+@register_method("best_of_n", whole_solutions=True)
 def best_of_n(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N whole solutions; the answer of the one with the best PRM aggregate (`aggregate`)."""
     return _from_draw(ctx, budget, spec, "best", use_prm=True)
 
 
-@register_method("weighted_majority")
+@register_method("weighted_majority", whole_solutions=True)
 def weighted_majority(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N whole solutions; the answer whose solutions' PRM aggregates (`aggregate`) sum highest."""
     return _from_draw(ctx, budget, spec, "weighted_majority", use_prm=True)
 
 
-@register_method("majority")
+@register_method("majority", whole_solutions=True)
 def majority(ctx: SearchContext, budget: int, spec: MethodSpec) -> list[Outcome]:
     """N whole solutions; the most frequent answer. No PRM: the baseline the others must beat."""
     return _from_draw(ctx, budget, spec, "weighted_majority", use_prm=False)

@@ -42,6 +42,7 @@ def load_builtin_commands() -> None:
     """Import the stage modules, which register their commands."""
     import prmkit.annotate.command  # noqa: F401
     import prmkit.bench.command  # noqa: F401
+    import prmkit.export.command  # noqa: F401
     import prmkit.report.command  # noqa: F401
     import prmkit.sample.command  # noqa: F401
     import prmkit.score.command  # noqa: F401

@@ -28,6 +28,7 @@ STAGE_OF = {
     "sample": "sample",
     "annotate": "annotate",
     "search": "search",
+    "export": "export",
     "score": "score",
     "bench": "bench",
     "report": "report",

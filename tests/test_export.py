@@ -1,0 +1,118 @@
+"""`prmkit export`: labelled records into TRL's, OpenRLHF's and a Hugging Face data set's layout, each read back:
+with `datasets`, with prmkit's own TRL reader (a round trip), and with OpenRLHF's placeholder rule on a tokenizer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prmkit.data import load_records
+from prmkit.errors import DataError
+from prmkit.export.command import run
+from prmkit.export.recipe import ExportRecipe
+from prmkit.records import Record
+
+
+@pytest.fixture
+def labelled(tmp_path) -> Path:
+    """An annotate run's folder: labels.jsonl with hard and soft labels, its recipe.yaml and metrics.json."""
+    run_dir = tmp_path / "annotate"
+    run_dir.mkdir()
+    records = [
+        Record(
+            id="p1/s0",
+            problem="Start at 3. Add 4. Double it.",
+            steps=["3 + 4 = 7", "7 * 2 = 15", "The answer is 15."],
+            labels=[1.0, 0.0, 0.0],
+            meta={"annotation": {"soft": [1.0, 0.25, 0.0]}},
+        ),
+        Record(
+            id="p2/s0",
+            problem="Start at 5. Add 1.",
+            steps=["5 + 1 = 6", "The answer is 6."],
+            labels=[1.0, 1.0],
+            meta={"annotation": {"soft": [0.75, 1.0]}},
+        ),
+    ]
+    (run_dir / "labels.jsonl").write_text("".join(r.to_json() + "\n" for r in records))
+    (run_dir / "recipe.yaml").write_text(
+        yaml.safe_dump({"method": {"name": "binary"}, "rollout": {"k": 4}, "policy": {"model": "runs/q/policy/final"}})
+    )
+    (run_dir / "metrics.json").write_text(
+        json.dumps(
+            {
+                "audit": {"labels": {"step_accuracy": 0.93, "first_error_f1": 0.81, "solutions": 2}},
+                "cost": {"rollouts": 24, "generated_tokens": 900},
+            }
+        )
+    )
+    return run_dir / "labels.jsonl"
+
+
+def export(tmp_path, labelled, to, **extra):
+    recipe = ExportRecipe.model_validate(
+        {"output_dir": str(tmp_path / to), "data": {"path": str(labelled)}, "to": to, **extra}
+    )
+    run(recipe, "r.yaml")
+    return tmp_path / to
+
+
+def test_trl_rows_read_back_with_datasets_and_with_prmkits_trl_reader(tmp_path, labelled):
+    import datasets
+
+    out = export(tmp_path, labelled, "trl")
+    ds = datasets.load_dataset("json", data_files=str(out / "train.jsonl"), split="train")
+    assert ds.column_names == ["id", "prompt", "completions", "labels"]
+    assert ds[0]["labels"] == [True, False, False] and ds[1]["completions"] == ["5 + 1 = 6", "The answer is 6."]
+    back = list(load_records(str(out / "train.jsonl"), layout="trl"))
+    assert [(r.problem, r.steps, r.labels) for r in back] == [
+        ("Start at 3. Add 4. Double it.", ["3 + 4 = 7", "7 * 2 = 15", "The answer is 15."], [1.0, 0.0, 0.0]),
+        ("Start at 5. Add 1.", ["5 + 1 = 6", "The answer is 6."], [1.0, 1.0]),
+    ]
+    soft = export(tmp_path / "s", labelled, "trl", labels="soft")
+    assert [json.loads(x)["labels"] for x in (soft / "train.jsonl").read_text().splitlines()] == [
+        [1.0, 0.25, 0.0],
+        [0.75, 1.0],
+    ]
+
+
+def test_the_card_says_where_the_labels_came_from(tmp_path, labelled):
+    text = (export(tmp_path, labelled, "trl") / "README.md").read_text()
+    assert text.startswith("---\ntags: [process-reward-model, step-labels, prmkit]")
+    assert "2 solutions, 5 labelled steps, hard labels" in text
+    assert "method `binary`, k = 4 rollouts per prefix, policy `runs/q/policy/final`" in text
+    assert "step accuracy 0.930, first-error F1 0.810" in text and "24 rollouts, 900 generated tokens" in text
+
+
+def test_hf_parquet_loads_with_datasets(tmp_path, labelled):
+    import datasets
+
+    out = export(tmp_path, labelled, "hf")
+    ds = datasets.load_dataset("parquet", data_files=str(out / "data" / "train.parquet"), split="train")
+    assert len(ds) == 2 and ds[0]["labels"] == [True, False, False]
+    assert "path: data/train.parquet" in (out / "README.md").read_text()
+
+
+def test_openrlhf_has_one_placeholder_per_label_as_its_dataset_counts_them(tmp_path, labelled):
+    """OpenRLHF's ProcessRewardDataset puts the i-th label at the i-th placeholder token of the tokenized input."""
+    from prmkit.models.tiny import train_tokenizer
+
+    out = export(tmp_path, labelled, "openrlhf")
+    rows = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert rows[0]["value"] == ["+", "-", "-"] and rows[1]["value"] == ["+", "+"]
+    tok = train_tokenizer(kind="char", extra_tokens=["ки"])
+    tag = tok.convert_tokens_to_ids("ки")
+    for row in rows:
+        ids = tok(row["input"], add_special_tokens=False)["input_ids"]
+        assert ids.count(tag) == len(row["value"])
+    assert "--placeholder_token ки" in (out / "README.md").read_text()
+
+
+def test_records_without_step_labels_are_refused(tmp_path):
+    data = tmp_path / "x.jsonl"
+    data.write_text(Record(id="a", problem="p", steps=["s"]).to_json() + "\n")
+    with pytest.raises(DataError, match="record 'a' has no label per step"):
+        export(tmp_path, data, "trl")

@@ -365,3 +365,32 @@ def test_likelihood_format_sums_step_text_logprobs(policy):
     first = len(tok("a b", add_special_tokens=False)["input_ids"])
     second = first + len(tok("c", add_special_tokens=False)["input_ids"])
     assert scores == pytest.approx([1 / (1 + math.exp(first)), 1 / (1 + math.exp(second))])
+
+
+@pytest.mark.parametrize("head", ["token_classification", "lm"])
+def test_the_model_cards_snippet_scores_as_prmkit_does(tmp_path, data, policy, head):
+    """The checkpoint's README.md shows how to score with plain transformers; run that code, compare with prmkit."""
+    import re
+
+    from prmkit.engines import make_scorer
+
+    recipe = make_recipe(
+        tmp_path,
+        "prm",
+        data["hard"],
+        init={"model": str(policy / "final")},
+        prm={"head": head},
+        eval={"data": {"path": str(data["hard_eval"])}},
+    )
+    run(recipe, "test")
+    card = (tmp_path / "final" / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: transformers") and f"head `{head}`" in card
+    assert "first_error_f1" in card and "## prmkit_prm.json" in card
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "model card", "exec"), namespace)  # the card's own snippet, as a user would paste it
+    problem, steps = "Start at 3. Add 4. What is the result?", ["3 + 4 = 7", "The answer is 7."]
+    mine = namespace["step_scores"](problem, steps)
+    scorer = make_scorer("hf", model=str(tmp_path / "final"), format="auto", device="cpu")
+    [theirs] = scorer.score([(problem, steps)])
+    assert mine == pytest.approx(theirs.scores, abs=1e-5) and len(mine) == 2

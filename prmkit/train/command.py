@@ -35,6 +35,7 @@ def run(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
 def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
     """Train, then (rank 0) evaluate, save the final checkpoint and write metrics.json."""
     from prmkit.train.checkpoint import metadata, save_final
+    from prmkit.train.model_card import model_card
 
     t_start = time.perf_counter()
     out_dir = Path(recipe.output_dir)
@@ -90,6 +91,7 @@ def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
         "checkpoint": str(final),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (final / "README.md").write_text(model_card(recipe, meta, metrics, str(final)), encoding="utf-8")
     if f.manifest is not None:
         f.manifest.finish(
             {

@@ -66,7 +66,8 @@ def model_card(recipe: Any, meta: dict[str, Any], metrics: dict[str, Any], path:
         "",
         f"# {'A process reward model' if recipe.objective != 'sft' else 'A policy'} trained with prmkit",
         "",
-        f"- Objective: `{recipe.objective}`; format `{meta.get('format')}`, head `{meta.get('head')}`, step separator "
+        f"- Objective: `{recipe.objective}`; format `{meta.get('format')}`, "
+        f"head `{meta.get('head') or 'the LM itself'}`, step separator "
         f"{json.dumps(meta.get('step_separator', chr(10)))}.",
         f"- Base model: {init}.",
         f"- Data: `{recipe.data.path}`, {data.get('records', '?')} records, {data.get('labels', '?')} step labels"
@@ -86,12 +87,14 @@ def model_card(recipe: Any, meta: dict[str, Any], metrics: dict[str, Any], path:
             + "."
         )
     snippet = _snippet(meta, path)
+    served = meta.get("format") == "prmkit" and meta.get("head") in ("token_classification", "lm")
     lines += [
         "",
         "## Scoring steps",
         "",
         "With prmkit: `prmkit score RECIPE` with `prm: {model: <this folder>}` "
-        "(`prmkit_prm.json` here tells it the format); `prm.engine: vllm` runs it on vLLM's pooling runner.",
+        "(`prmkit_prm.json` here tells it the format)"
+        + ("; `prm.engine: vllm` runs it on vLLM's pooling runner." if served else "; the hf engine runs it."),
     ]
     if snippet:
         lines += ["", "With plain transformers (what prmkit computes; a test checks they agree):", "", snippet]

@@ -28,15 +28,9 @@ from prmkit.launcher import launch  # noqa: E402
 
 
 def make_world(root: Path, problems: int) -> None:
-    from prmkit.models.tiny import make_tiny_model
-    from prmkit.tasks import get_task
+    from prmkit.models import tiny
 
-    task = get_task("arithmetic")
-    with open(root / "problems.jsonl", "w") as fh:
-        for p in task.make_problems(problems, seed=5):
-            fh.write(task.to_record(p).to_json() + "\n")
-    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in task.make_problems(200, seed=6)]
-    make_tiny_model(root / "policy", texts=texts, hidden_size=256, num_layers=4, num_heads=8, seed=0)
+    tiny.make_world(root, problems, text_problems=200, hidden_size=256, num_layers=4, num_heads=8)
 
 
 def recipes(root: Path, out: Path, args: argparse.Namespace, launcher: dict | None, threads: int):

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prmkit.models.tiny import make_tiny_model
-from prmkit.tasks import get_task
+from prmkit.models.tiny import make_world
 
 PRMKIT = [sys.executable, "-m", "prmkit"]
 
@@ -26,15 +25,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     """A small embedded world and an (untrained) tiny policy whose tokenizer covers its alphabet."""
-    root = tmp_path_factory.mktemp("world")
-    task = get_task("arithmetic")
-    problems = task.make_problems(60, seed=5)
-    with open(root / "problems.jsonl", "w") as fh:
-        for p in problems:
-            fh.write(task.to_record(p).to_json() + "\n")
-    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in problems]
-    make_tiny_model(root / "policy", texts=texts, hidden_size=64, num_layers=2, num_heads=2, seed=0)
-    return root
+    return make_world(tmp_path_factory.mktemp("world"), 60, text_seed=None)
 
 
 def sample_recipe(world: Path, out: Path, **extra: str) -> Path:

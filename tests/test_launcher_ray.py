@@ -38,17 +38,9 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    from prmkit.models.tiny import make_tiny_model
-    from prmkit.tasks import get_task
+    from prmkit.models.tiny import make_world
 
-    root = tmp_path_factory.mktemp("world")
-    task = get_task("arithmetic")
-    with open(root / "problems.jsonl", "w") as fh:
-        for p in task.make_problems(40, seed=5):
-            fh.write(task.to_record(p).to_json() + "\n")
-    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in task.make_problems(60, seed=6)]
-    make_tiny_model(root / "policy", texts=texts, hidden_size=64, num_layers=2, num_heads=2, seed=0)
-    return root
+    return make_world(tmp_path_factory.mktemp("world"), 40)
 
 
 def sample_recipe(world: Path, out: Path, limit: int = 12, **extra):

@@ -305,18 +305,9 @@ def _annotate_recipe(samples: Path, world: Path, out: Path, method: str, **extra
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    from prmkit.models.tiny import make_tiny_model
-    from prmkit.tasks import get_task
+    from prmkit.models.tiny import make_world
 
-    root = tmp_path_factory.mktemp("world")
-    task = get_task("arithmetic")
-    problems = task.make_problems(12, seed=5)
-    with open(root / "problems.jsonl", "w") as fh:
-        for p in problems:
-            fh.write(task.to_record(p).to_json() + "\n")
-    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in task.make_problems(60, seed=6)]
-    make_tiny_model(root / "policy", texts=texts, hidden_size=64, num_layers=2, num_heads=2, seed=0)
-    return root
+    return make_world(tmp_path_factory.mktemp("world"), 12)
 
 
 @pytest.mark.parametrize("method", ["mc", "binary", "omega"])

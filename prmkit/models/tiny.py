@@ -255,3 +255,32 @@ def make_tiny_model(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def make_world(
+    root: str | Path,
+    problems: int,
+    *,
+    problem_seed: int = 5,
+    text_problems: int = 60,
+    text_seed: int | None = 6,
+    seed: int = 0,
+    **model: Any,
+) -> Path:
+    """`root/problems.jsonl` (`problems` arithmetic-world problems) and `root/policy`, an untrained tiny policy whose
+    tokenizer was fitted to the world's reference solutions: the workload of tests and benchmarks that run stages
+    end to end. `text_seed=None` fits the tokenizer to the problems themselves. `model` goes to make_tiny_model."""
+    from prmkit.tasks import get_task
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    task = get_task("arithmetic")
+    made = task.make_problems(problems, seed=problem_seed)
+    with open(root / "problems.jsonl", "w", encoding="utf-8") as fh:
+        for p in made:
+            fh.write(task.to_record(p).to_json() + "\n")
+    source = made if text_seed is None else task.make_problems(text_problems, seed=text_seed)
+    texts = [task.prompt(p) + "\n".join(task.reference_solution(p)) for p in source]
+    model = {"hidden_size": 64, "num_layers": 2, "num_heads": 2, **model}
+    make_tiny_model(root / "policy", texts=texts, seed=seed, **model)
+    return root

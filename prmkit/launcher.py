@@ -71,8 +71,7 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
     if not host or not port.isdigit():
         raise RecipeError(f"launcher.address {address!r}: expected auto, host:port or ray://host:port")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
         raise LaunchError(
             f"launcher.address {address!r}: no Ray cluster answers there ({exc.strerror or exc}); "

@@ -11,6 +11,7 @@ records found in two shards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable
@@ -100,10 +101,8 @@ class ResumableWriter:
             raise StorageError.from_os(exc, self.complete_marker) from None
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a buffered write that failed was already reported by write()
             self._fh.close()
-        except OSError:  # a buffered write that failed was already reported by write()
-            pass
 
     def __enter__(self) -> ResumableWriter:
         return self

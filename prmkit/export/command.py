@@ -7,6 +7,7 @@ version and the recipe of the annotate run the records came from (read from its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -52,14 +53,11 @@ def provenance(recipe: ExportRecipe) -> dict[str, Any]:
     """What the card says about where the records came from: the annotate run's recipe and metrics, if beside."""
     folder = Path(recipe.data.path).parent
     info: dict[str, Any] = {}
-    try:
+    # Either file may be absent (records that no annotate run wrote) or unreadable: the card then omits it.
+    with contextlib.suppress(OSError, yaml.YAMLError):
         info["recipe"] = yaml.safe_load((folder / "recipe.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        pass
-    try:
+    with contextlib.suppress(OSError, ValueError):
         info["metrics"] = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
     return info
 
 

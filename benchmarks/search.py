@@ -37,7 +37,11 @@ os.environ.setdefault("PRMKIT_QUIET", "1")
 from prmkit.commands import COMMANDS, load_builtin_commands  # noqa: E402
 from prmkit.engines import SAMPLERS, SCORERS  # noqa: E402
 from prmkit.engines.base import Completion, SamplerStats, SamplingParams  # noqa: E402
-from prmkit.engines.scoring import ScoredSteps, ScorerStats  # noqa: E402
+from prmkit.engines.scoring import (  # noqa: E402
+    ScoredSteps,
+    ScorerStats,
+    register_scorer,  # noqa: E402
+)
 from prmkit.recipe import load_recipe  # noqa: E402
 from prmkit.search.recipe import SearchRecipe  # noqa: E402
 from prmkit.tasks import get_task  # noqa: E402
@@ -170,7 +174,7 @@ def register_simulated() -> None:
     if "simulated" not in SAMPLERS:
         SAMPLERS.register("simulated")(SimulatedPolicy)
     if "simulated" not in SCORERS:
-        SCORERS.register("simulated")(SimulatedPRM)
+        register_scorer("simulated")(SimulatedPRM)
 
 
 # --------------------------------------------------------------------------- targets

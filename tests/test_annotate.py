@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from prmkit.annotate.command import AnnotateRecipe, run, worst_case_rollouts
+from prmkit.annotate.command import run
 from prmkit.annotate.methods.judge import parse_verdict
+from prmkit.annotate.recipe import AnnotateRecipe
+from prmkit.annotate.selection import worst_case_rollouts
 from prmkit.engines import Completion, SamplerStats, SamplingParams
 from prmkit.models.tiny import make_tiny_model
 from prmkit.records import Record

@@ -23,10 +23,10 @@ from prmkit.bench.recipe import BenchRecipe
 from prmkit.errors import RecipeError
 from prmkit.recipe import load_recipe
 from prmkit.records import Record
-from prmkit.report.command import BESTOFN_PNG, SEARCH_PNG
 from prmkit.report.command import run as run_report
 from prmkit.report.headline import Comparison, bestofn_comparison, describe, search_comparison
 from prmkit.report.recipe import ReportRecipe
+from prmkit.report.sections import BESTOFN_PNG, SEARCH_PNG
 from prmkit.search import report as search_report
 
 PROBLEMS = 20

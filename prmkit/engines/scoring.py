@@ -87,24 +87,43 @@ def aggregate(scores: list[float], names: list[str] | None = None) -> dict[str, 
     return {n: (AGGREGATES.get(n)(list(scores)) if scores else None) for n in names}
 
 
-SCORERS: Registry[Callable[..., Scorer]] = Registry("scorer engine")
+@dataclass(frozen=True)
+class ScorerEngine:
+    """A scorer back-end: its factory, and whether it is an LLM verifier (it generates critiques and reads
+    no PRM format) rather than a discriminative PRM read in one forward pass."""
+
+    build: Callable[..., Scorer]
+    generates: bool = False
 
 
-@SCORERS.register("hf")
+SCORERS: Registry[ScorerEngine] = Registry("scorer engine")
+
+
+def register_scorer(name: str, generates: bool = False) -> Callable[[Callable[..., Scorer]], Callable[..., Scorer]]:
+    """Register a scorer factory under `name` (a plug-in scorer registers itself the same way)."""
+
+    def deco(build: Callable[..., Scorer]) -> Callable[..., Scorer]:
+        SCORERS.register(name)(ScorerEngine(build, generates))
+        return build
+
+    return deco
+
+
+@register_scorer("hf")
 def _hf(**kwargs: Any) -> Scorer:
     from prmkit.engines.hf_scorer import HFScorer
 
     return HFScorer(**kwargs)
 
 
-@SCORERS.register("generative")
+@register_scorer("generative", generates=True)
 def _generative(**kwargs: Any) -> Scorer:
     from prmkit.engines.generative import GenerativeScorer
 
     return GenerativeScorer(**kwargs)
 
 
-@SCORERS.register("vllm")
+@register_scorer("vllm")
 def _vllm(**kwargs: Any) -> Scorer:
     from prmkit.engines.vllm_scorer import make_vllm_scorer
 
@@ -113,4 +132,4 @@ def _vllm(**kwargs: Any) -> Scorer:
 
 def make_scorer(name: str, **kwargs: Any) -> Scorer:
     """Build the scorer back-end `name`, e.g. make_scorer("hf", model="path", format="auto")."""
-    return SCORERS.get(name)(**kwargs)
+    return SCORERS.get(name).build(**kwargs)

@@ -89,6 +89,13 @@ class PRMSpec(Section):
             FORMATS.get(value)
         return value
 
+    @property
+    def is_verifier(self) -> bool:
+        """An LLM verifier (engine generative): it writes critiques and is read with no PRM format."""
+        from prmkit.engines.scoring import SCORERS
+
+        return SCORERS.get(self.engine).generates
+
     def scorer_kwargs(self, seed: int = 0) -> dict[str, Any]:
         """What the engine's factory takes."""
         common = {
@@ -98,7 +105,7 @@ class PRMSpec(Section):
             "trust_remote_code": self.trust_remote_code,
             "max_batch_size": self.max_batch_size,
         }
-        if self.engine == "generative":
+        if self.is_verifier:
             return {**common, **self.generative.model_dump(), "seed": seed}
         kwargs = {
             **common,
@@ -115,13 +122,13 @@ class PRMSpec(Section):
         """How a plan names the PRM: model (engine, where it comes from) and the format it is read with."""
         from prmkit.data.plan import model_label
 
-        fmt = "an LLM verifier" if self.engine == "generative" else f"format {self.format}"
+        fmt = "an LLM verifier" if self.is_verifier else f"format {self.format}"
         return f"{model_label(self.model, self.engine)}, {fmt}"
 
     def generation_bound(self, solutions: int | None) -> str:
         """Tokens the PRM generates: none for a discriminative one; k critiques x max_new_tokens per solution
         (twice with BiPRM) for an LLM verifier."""
-        if self.engine != "generative":
+        if not self.is_verifier:
             return "0 (a discriminative PRM scores, it generates nothing)"
         g = self.generative
         per = g.k * g.max_new_tokens * (2 if self.bidirectional else 1)

@@ -50,7 +50,7 @@ def check_policy_template(recipe: SearchRecipe) -> Any:
 def check_prm_format(recipe: SearchRecipe) -> None:
     """A prmkit checkpoint must be read with the format (and options) it was trained with."""
     spec = recipe.prm
-    if spec.engine == "generative":
+    if spec.is_verifier:
         return
     path = Path(spec.model).expanduser()
     if not path.is_dir():

@@ -59,7 +59,7 @@ def _report(recipe: TrainRecipe, recipe_path: str) -> dict[str, Any]:
     final_metrics = eval_cb.run(model, trainer.state.global_step) if eval_records else {}
     meta = metadata(objective, recipe)
     final = save_final(model, tokenizer, out_dir / "final", meta, merge_lora=recipe.lora is None or recipe.lora.merge)
-    task_metrics = policy_accuracy(recipe, final, eval_records) if recipe.objective == "sft" else {}
+    task_metrics = policy_accuracy(recipe, final, eval_records) if objective.trains_policy else {}
 
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {
@@ -195,7 +195,9 @@ def _plan(recipe: TrainRecipe) -> dict[str, Any]:
     rows["lora"] = f"r {recipe.lora.r}, alpha {recipe.lora.alpha}" if recipe.lora else "off (full fine-tune)"
     rows["time budget (s)"] = t.max_time_s or "-"
     e = recipe.eval
-    if recipe.objective == "sft" and e.task and (e.data is not None or e.holdout):
+    from prmkit.train.objectives import OBJECTIVES  # imports torch: only when a plan is shown
+
+    if OBJECTIVES.get(recipe.objective).trains_policy and e.task and (e.data is not None or e.holdout):
         rows["max generated tokens (upper bound)"] = (
             f"{e.problems * len(e.temperatures) * e.max_new_tokens:,} (eval: {e.problems} problems x "
             f"{len(e.temperatures)} temperatures x {e.max_new_tokens})"

@@ -68,6 +68,14 @@ def read_score_file(path: str) -> dict[str, list[float]]:
 
 @BENCHMARKS.register("prmbench")
 def run(ctx: Context) -> Outcome:
+    metrics = compute(ctx)
+    report, rows = render(ctx.out_dir, metrics)
+    return Outcome(metrics, report, rows)
+
+
+def compute(ctx: Context) -> dict[str, Any]:
+    """PRMScore and its parts per error class and overall, as PRMBench computes them, from the PRM's step
+    scores (or a scores file) at the fixed threshold or on score differences."""
     recipe = ctx.recipe
     if recipe.threshold.tune_on is not None:
         raise RecipeError("prmbench uses a fixed threshold (threshold.fixed; PRMBench's default 0.5)")
@@ -93,6 +101,13 @@ def run(ctx: Context) -> Outcome:
         from prmkit.score.scoring import merge_compute
 
         metrics["compute"] = merge_compute(ctx.compute)
+    metrics["step_rule"], metrics["threshold"] = rule, threshold
+    return metrics
+
+
+def render(out_dir: Path, metrics: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """report.md's text, the PRMScore plot, the terminal table and the summary rows, from the metrics."""
+    source, rule, threshold = metrics["source"], metrics["step_rule"], metrics["threshold"]
     classes = metrics["classes"]
     header = ["class", "PRMScore", "F1", "neg. F1", "step acc", "first-error acc", "similarity"]
     keys = ["prm_score", "f1", "negative_f1", "total_step_acc", "first_error_acc", "similarity"]
@@ -100,7 +115,7 @@ def run(ctx: Context) -> Outcome:
     rows.append(["overall", *[metrics["overall"][k] for k in keys]])
     names = [n for n in classes if n != "correct"]
     bar_plot(
-        ctx.out_dir / "prmbench_prmscore.png",
+        out_dir / "prmbench_prmscore.png",
         names,
         {"PRMScore": [classes[n]["prm_score"] for n in names]},
         "PRMBench PRMScore per error class",
@@ -131,4 +146,4 @@ def run(ctx: Context) -> Outcome:
     rich_table("PRMBench (%)", header, rows, percent=True)
     out_rows = {"overall PRMScore": metrics["overall"]["prm_score"], "samples": metrics["samples"]}
     out_rows.update({f"{n} PRMScore": classes[n]["prm_score"] for n in names})
-    return Outcome(metrics, report, out_rows)
+    return report, out_rows

@@ -6,7 +6,6 @@ record becomes training features, and the loss. The Trainer, checkpointing and t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,8 @@ class Objective:
 
     name: str = ""
     model_kind: str = "causal_lm"
+    trains_policy: bool = False
+    """A policy, not a PRM: its final checkpoint is measured by solving held-out problems (eval.task)."""
 
     def __init__(self, recipe: TrainRecipe) -> None:
         self.recipe = recipe
@@ -74,7 +75,7 @@ class Objective:
         return {}
 
 
-OBJECTIVES: Registry[Callable[[TrainRecipe], Objective]] = Registry("training objective")
+OBJECTIVES: Registry[type[Objective]] = Registry("training objective")
 
 
 def make_objective(recipe: TrainRecipe) -> Objective:

@@ -22,6 +22,7 @@ IGNORE_ID = -100
 class SftObjective(Objective):
     name = "sft"
     model_kind = "causal_lm"
+    trains_policy = True
 
     def setup(self, model: Any, tokenizer: Any, init_path: str) -> None:
         super().setup(model, tokenizer, init_path)

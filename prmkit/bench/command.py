@@ -43,7 +43,12 @@ def run(recipe: BenchRecipe, recipe_path: str) -> dict[str, Any]:
         ctx.close()
     write_outputs(out_dir, outcome.metrics, outcome.report)
     manifest.finish({k: v for k, v in outcome.rows.items() if isinstance(v, (int, float)) or v is None})
-    return {**outcome.rows, "report": str(out_dir / "report.md")}
+    rows = {**outcome.rows, "report": str(out_dir / "report.md")}
+    if ctx.cluster is not None:
+        from prmkit.launcher import record_launch
+
+        rows["ray cluster"] = record_launch(out_dir, recipe.launcher, ctx.cluster)
+    return rows
 
 
 def _plan(recipe: BenchRecipe) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from prmkit.launcher import LauncherSpec
 from prmkit.recipe import Section, registered
 from prmkit.score.recipe import PRMSpec
 from prmkit.sections import DataSpec
@@ -83,6 +84,8 @@ class BenchRecipe(Section):
     """ProcessBench/PRMBench: the step score below which a step counts as an error."""
     chunk_size: int = Field(default=64, ge=1)
     """Records per scorer call (and per resume unit)."""
+    launcher: LauncherSpec = LauncherSpec()
+    """Where the benchmark's scoring runs: here, or as one Ray task per shard of the records (then joined)."""
     processbench: ProcessBenchSpec = ProcessBenchSpec()
     """ProcessBench's options."""
     prmbench: PRMBenchSpec = PRMBenchSpec()

@@ -3,7 +3,8 @@
 Reads records in any supported layout and writes `scored.jsonl`: each record with `scores` (one per scored
 step) and `meta["aggregates"]` (min, last, prod, mean over the step scores). Records are scored in chunks and
 appended as they finish, so a killed run started again scores only what is missing. `metrics.json` counts
-scored tokens and wall time.
+scored tokens and wall time. `shard=i/n` scores one share of the records; `merge_from=[dirs]` joins finished
+shard runs in data order (what `launcher: {name: ray}` does for you).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from prmkit.commands import Command, register, summary_of
-from prmkit.data.shards import ResumableWriter
+from prmkit.data.shards import ResumableWriter, merge_shards
 from prmkit.errors import RecipeError
 from prmkit.manifest import RunManifest
 from prmkit.models.loading import resolve_model
 from prmkit.records import Record
 from prmkit.score.recipe import RESUME_SAFE, ScoreRecipe, build_scorer
-from prmkit.score.scoring import LazyScorer, load_data, read_scored, score_into
+from prmkit.score.scoring import LazyScorer, load_data, merge_compute, read_scored, score_into
 
 
 def summarize(records: Iterable[Record]) -> dict[str, Any]:
@@ -40,6 +41,8 @@ def summarize(records: Iterable[Record]) -> dict[str, Any]:
 
 
 def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
+    if recipe.merge_from:
+        return merge(recipe, recipe_path)
     out_dir = Path(recipe.output_dir)
     source = Path(recipe.data.path).expanduser()
     if source.exists() and (source.resolve() == out_dir.resolve() or out_dir.resolve() in source.resolve().parents):
@@ -69,8 +72,36 @@ def run(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
     }
 
 
+def merge(recipe: ScoreRecipe, recipe_path: str) -> dict[str, Any]:
+    """Join finished shard runs of this recipe (merge_from) into output_dir: each record once, in data order
+    (the order an unsharded run writes), and their compute counters added up."""
+    out_dir = Path(recipe.output_dir)
+    place = {r.id: k for k, r in enumerate(recipe.data.load())}
+    manifest = RunManifest(out_dir, "score", recipe, recipe_path, resume_safe=RESUME_SAFE)
+    folders = recipe.merge_from or []
+    counts = merge_shards(
+        folders, out_dir, ["scored.jsonl"], recipe, resume_safe=RESUME_SAFE, order=lambda d: place.get(d["id"], 1 << 62)
+    )
+    parts = [json.loads((Path(f) / "metrics.json").read_text(encoding="utf-8"))["compute"] for f in folders]
+    metrics = summarize(read_scored(out_dir / "scored.jsonl"))
+    metrics["compute"] = merge_compute(parts)
+    metrics["merged_from"] = list(folders)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    manifest.finish({"records": counts["scored.jsonl"], "steps_scored": metrics["steps_scored"]})
+    return {
+        "merged shards": len(folders),
+        "records": metrics["records"],
+        "steps scored": metrics["steps_scored"],
+        "mean min-score": metrics["mean_min"],
+        "output": str(out_dir / "scored.jsonl"),
+    }
+
+
 def _plan(recipe: ScoreRecipe) -> dict[str, Any]:
     from prmkit.data.plan import number, plan_data
+
+    if recipe.merge_from:
+        return {"merge": ", ".join(recipe.merge_from), "output": str(Path(recipe.output_dir) / "scored.jsonl")}
 
     data = plan_data(recipe.data, recipe.shard)
     rows: dict[str, Any] = {"prm": recipe.prm.label(), "data": data.label}
@@ -86,4 +117,8 @@ def _plan(recipe: ScoreRecipe) -> dict[str, Any]:
     return rows
 
 
-register(Command(name="score", help=summary_of(__doc__), recipe=ScoreRecipe, run=run, plan=_plan))
+register(
+    Command(
+        name="score", help=summary_of(__doc__), recipe=ScoreRecipe, run=run, plan=_plan, shard_files=("scored.jsonl",)
+    )
+)

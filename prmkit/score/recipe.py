@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from prmkit.launcher import LauncherSpec
 from prmkit.recipe import Section, registered
 from prmkit.sections import DataSpec, VLLMOptions
 
@@ -159,8 +160,12 @@ class ScoreRecipe(Section):
     """The PRM, its format and engine."""
     shard: str | None = None
     """`i/n`: this run scores records k with k mod n == i."""
+    merge_from: list[str] | None = None
+    """Output folders of shard runs: join their scored records into output_dir (in data order); nothing is scored."""
     chunk_size: int = Field(default=64, ge=1)
     """Records per scorer call (and per resume unit)."""
+    launcher: LauncherSpec = LauncherSpec()
+    """Where the scoring runs: here, or as one Ray task per shard (then merged)."""
 
 
 RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "chunk_size"})

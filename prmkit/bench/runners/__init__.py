@@ -34,6 +34,8 @@ class Context:
     recipe: BenchRecipe
     out_dir: Path
     compute: list[dict[str, Any]] = field(default_factory=list)
+    cluster: dict[str, Any] | None = None
+    """The Ray cluster the scoring ran on (launcher ray), for the manifest."""
     _scorer: Any = None
 
     def scorer(self) -> Any:
@@ -52,8 +54,21 @@ class Context:
         from prmkit.score.scoring import read_scored, score_into
 
         path = self.out_dir / "scored" / f"{name}.jsonl"
+        launcher = self.recipe.launcher
         with ResumableWriter(path) as writer:
-            self.compute.append(score_into(records, writer, self.scorer(), self.recipe.chunk_size, f"scoring {name}"))
+            if launcher.name == "ray" and any(r.id not in writer for r in records):
+                from prmkit.launcher import score_on_ray
+
+                self.scorer()  # no prm: section is the same error as in a local run (nothing is loaded here)
+                assert self.recipe.prm is not None
+                parts, self.cluster = score_on_ray(
+                    launcher, self.recipe.prm, self.recipe.seed, records, writer, self.recipe.chunk_size, name
+                )
+                self.compute.extend(parts)
+            else:
+                self.compute.append(
+                    score_into(records, writer, self.scorer(), self.recipe.chunk_size, f"scoring {name}")
+                )
         wanted = {r.id for r in records}
         return {r.id: r.scores or [] for r in read_scored(path) if r.id in wanted}
 

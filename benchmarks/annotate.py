@@ -64,6 +64,8 @@ TASK = get_task("arithmetic")
 PRMKIT = [sys.executable, "-m", "prmkit"]
 DIFFICULTY = (yaml.safe_load((ROOT / "recipes/quickstart/world.yaml").read_text()) or {}).get("difficulty", "medium")
 """The quickstart world's difficulty: the problems the quickstart policy was trained on."""
+MAX_NEW_TOKENS = 128
+"""Tokens per solution and rollout (a world step is about 12 characters; 384 with --difficulty long)."""
 
 
 # --------------------------------------------------------------------------- simulated engines
@@ -146,7 +148,7 @@ def draw_solutions(work: Path, policy: dict[str, Any], problems: int, n: int, se
             "task": "arithmetic",
             "data": {"path": str(data)},
             "policy": policy,
-            "sampling": {"n": n, "temperature": 0.7, "max_new_tokens": 128, "stop": []},
+            "sampling": {"n": n, "temperature": 0.7, "max_new_tokens": MAX_NEW_TOKENS, "stop": []},
             "steps": {"style": "lines"},
             "chunk_size": 16,
         }
@@ -174,7 +176,7 @@ def annotate_recipe(
         "output_dir": str(out),
         "solutions": {"path": str(solutions)},
         "policy": policy,
-        "rollout": {"k": k, "temperature": 0.7, "max_new_tokens": 128, "stop": []},
+        "rollout": {"k": k, "temperature": 0.7, "max_new_tokens": MAX_NEW_TOKENS, "stop": []},
         "steps": {"style": "lines"},
         "method": {"name": method},
         "chunk_size": 16,
@@ -197,14 +199,15 @@ def label_table(
     drawn = [json.loads(x) for x in solutions.read_text().splitlines()]
     acc = sum(bool(d["correct"]) for d in drawn) / len(drawn)
     rows: dict[str, dict[str, Any]] = {}
-    for method in ("mc", "binary", "omega", "consensus"):
-        out = work / method
+    runs = [("mc", "mc", True), ("mc, all k", "mc", False), ("binary", "binary", True)]
+    runs += [("binary, all k", "binary", False), ("omega", "omega", True), ("consensus", "consensus", True)]
+    for name, method, early in runs:
+        out = work / name.replace(", ", "-").replace(" ", "_")
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
-        recipe = AnnotateRecipe.model_validate(
-            annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None)
-        )
-        annotate(recipe, "bench")
+        d = annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None)
+        d["rollout"]["early_stop"] = early
+        annotate(AnnotateRecipe.model_validate(d), "bench")
         wall = time.perf_counter() - start
         m = json.loads((out / "metrics.json").read_text())
         audits = m.get("audit", {})
@@ -216,11 +219,13 @@ def label_table(
             "rollouts": m["cost"]["rollouts_per_solution"],
             "total_tokens": m["cost"]["generated_tokens"],
         }
-        if method == "mc":
-            rows["mc (hard)"] = {**base, **(audits.get("mc_hard") or {})}
-            rows["mc (soft @0.5)"] = {**base, **(audits.get("mc_soft@0.5") or {})}
+        if name == "mc, all k":
+            rows["mc (hard), all k"] = {**base, **(audits.get("mc_hard") or {})}
+            rows["mc (soft @0.5), all k"] = {**base, **(audits.get("mc_soft@0.5") or {})}
+        elif name == "mc":
+            rows["mc (hard)"] = {**base, **(audits.get("mc_hard") or audits.get("labels") or {})}
         else:
-            rows[method] = {**base, **(audits.get("labels") or {})}
+            rows[name] = {**base, **(audits.get("labels") or {})}
     table = Table(
         title=f"{title}: {len(drawn)} solutions of {args.problems} problems (answer accuracy {acc:.1%}), "
         f"k={args.k}, {time.perf_counter() - t0:.0f} s",
@@ -251,21 +256,29 @@ def label_table(
             f"{r['wall_s']:.0f}",
         )
     console.print(table)
-    mc, binary = rows["mc (hard)"], rows["binary"]
+    for what, early, full in (("binary", "binary", "binary, all k"), ("mc (hard)", "mc (hard)", "mc (hard), all k")):
+        saved = 1 - rows[early]["total_tokens"] / rows[full]["total_tokens"] if rows[full]["total_tokens"] else 0.0
+        same = rows[early].get("first_error_f1") == rows[full].get("first_error_f1")
+        console.print(
+            f"  early stopping, {what}: {saved:.0%} fewer generated tokens than all k, first-error F1 "
+            f"{'identical' if same else 'DIFFERENT'} (target for binary: >= 35% fewer)"
+        )
+    mc, binary = rows["mc (hard), all k"], rows["binary"]
     ratio = binary["total_tokens"] / mc["total_tokens"] if mc["total_tokens"] else float("nan")
     f_mc, f_bin = mc.get("first_error_f1"), binary.get("first_error_f1")
     if f_mc is None or f_bin is None:
         console.print(
             f"  binary vs mc: first-error F1 n/a (no correct solution to label, so no F1), "
             f"step acc {fmt(binary.get('step_accuracy'))} vs {fmt(mc.get('step_accuracy'))}; "
-            f"tokens {ratio:.0%} of mc (target <= 40%: {'met' if ratio <= 0.4 else 'not met'})"
+            f"tokens {ratio:.0%} of mc, all k "
+            f"(target <= {args.target:.0%}: {'met' if ratio <= args.target else 'not met'})"
         )
     else:
         diff = 100 * (f_bin - f_mc)
-        met = diff >= -2 and ratio <= 0.4
+        met = diff >= -2 and ratio <= args.target
         console.print(
-            f"  binary vs mc: F1 {100 * f_bin:.1f} vs {100 * f_mc:.1f} ({diff:+.1f} points), tokens "
-            f"{ratio:.0%} of mc; target (within 2 points at <= 40% tokens): {'met' if met else 'NOT met'}"
+            f"  binary vs mc (all k): F1 {100 * f_bin:.1f} vs {100 * f_mc:.1f} ({diff:+.1f} points), tokens "
+            f"{ratio:.0%} of mc; target (within 2 points at <= {args.target:.0%} tokens): {'met' if met else 'NOT met'}"
         )
     return rows
 
@@ -391,7 +404,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="throughput: max_batch_size")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: labels,throughput,resume")
+    parser.add_argument(
+        "--difficulty", default=None, help="world preset of the problems (default: the quickstart world's; long: 8-12)"
+    )
+    parser.add_argument("--no-policy", action="store_true", help="skip the policy-checkpoint table")
+    parser.add_argument("--target", type=float, default=None, help="binary's token share of mc to meet")
     args = parser.parse_args()
+    global DIFFICULTY, MAX_NEW_TOKENS
+    if args.difficulty:
+        DIFFICULTY = args.difficulty
+        MAX_NEW_TOKENS = 384 if DIFFICULTY == "long" else MAX_NEW_TOKENS
+    if args.target is None:
+        args.target = 0.2 if DIFFICULTY == "long" else 0.4
     torch.set_num_threads(1)
     from transformers.utils import logging as hf_logging
 
@@ -400,11 +424,13 @@ def main() -> None:
     skip = set(args.skip.split(","))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    policy_path = ensure_policy(Path(args.policy), console)
+    needs_policy = not args.no_policy or not {"throughput", "resume"} <= skip
+    policy_path = ensure_policy(Path(args.policy), console) if needs_policy else Path(args.policy)
     policy = {"model": str(policy_path), "device": "cpu", "max_batch_size": args.batch}
     t0 = time.perf_counter()
     if "labels" not in skip:
-        label_table(f"Policy {policy_path}", out / "policy", policy, policy, args, console)
+        if not args.no_policy:
+            label_table(f"Policy {policy_path}", out / "policy", policy, policy, args, console)
         if not args.no_simulated:
             register_simulated()
             label_table(
@@ -416,7 +442,7 @@ def main() -> None:
                 console,
             )
     solutions = out / "policy" / "solutions.jsonl"
-    if not solutions.exists():
+    if needs_policy and not solutions.exists():
         solutions = draw_solutions(out / "policy", policy, args.problems, args.n, args.seed)
     if "throughput" not in skip:
         throughput(policy_path, solutions, args, console)

@@ -96,6 +96,7 @@ class SimulatedPolicy:
     def generate(self, prompts: list[str], params: SamplingParams, progress=None) -> list[list[Completion]]:
         start = time.perf_counter()
         seed = params.seed if params.seed is not None else self.seed
+        seeds = params.seeds_for(len(prompts), seed)  # a prompt's stream: its own seed, as the real engines
         out = []
         for i, prompt in enumerate(prompts):
             head, _, body = prompt.partition("\n")
@@ -104,7 +105,7 @@ class SimulatedPolicy:
             done, current = [x for x in lines[:-1] if x.strip()], lines[-1]
             row = []
             for j in range(params.n):
-                rng = _rng(seed, i, j)
+                rng = _rng(seeds[i], j + params.first_sample)
                 if not params.stop:
                     steps = list(done)
                     while len(steps) <= len(problem.ops):

@@ -150,9 +150,9 @@ def test_prefilter_and_rollout_cap(tmp_path, oracle):
     run(recipe(tmp_path, data, "mc", prefilter={"enabled": True}), "r.yaml")
     ids = [json.loads(x)["id"] for x in (tmp_path / "mc" / "labels.jsonl").read_text().splitlines()]
     assert ids == ["mixed/0", "mixed/1"]
-    run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=6), "r.yaml")
+    run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=9), "r.yaml")
     metrics = json.loads((tmp_path / "binary" / "metrics.json").read_text())
-    assert metrics["counts"]["dropped by rollout cap"] == 3  # 6 rollouts fit one solution per problem
+    assert metrics["counts"]["dropped by rollout cap"] == 3  # 9 (3 probes x k 3) fit one solution per problem
 
 
 def test_judge_verdict_parsing():
@@ -187,6 +187,46 @@ def test_consensus_keeps_only_agreeing_labels(tmp_path, oracle, monkeypatch):
     rejected = [json.loads(x)["id"] for x in (tmp_path / "consensus" / "rejected.jsonl").read_text().splitlines()]
     expected = [r.id for k, r in enumerate(records) if k % 2 == 0 or r.meta["first_error"] == 0]
     assert kept == expected and len(kept) + len(rejected) == len(records)
+
+
+class CoinPolicy(OraclePolicy):
+    """Sample j of a prompt reaches the reference with odds that fall with the prefix's wrong steps, drawn from
+    (prompt seed, j) alone, as the real engines draw it: a sample is the same draw in whichever wave it comes."""
+
+    def generate(self, prompts, params, progress=None):
+        import hashlib
+
+        out = []
+        for prompt, seed in zip(prompts, params.seeds_for(len(prompts), 0)):
+            problem, steps, ok = read_prompt(prompt)
+            row = []
+            for j in range(params.first_sample, params.first_sample + params.n):
+                u = int(hashlib.sha256(f"{seed}/{j}".encode()).hexdigest(), 16) % 1000 / 1000
+                right = u < (0.6 if ok else 0.05)
+                row.append(Completion(f"The answer is {problem.answer if right else problem.answer + 1}.", "eos", 5))
+            out.append(row)
+            self.stats.generated_tokens += 5 * params.n
+        return out
+
+
+@pytest.mark.parametrize("method", ["binary", "mc"])
+def test_early_stopping_gives_the_all_k_labels_for_fewer_rollouts(tmp_path, monkeypatch, method):
+    """Waves (1, 1, 2, 4 of k = 8) stop a prefix at its first success: the hard labels equal the all-k run's
+    exactly (the engines draw sample j of a prefix the same in any wave: tests/test_engine_*.py), for fewer
+    rollouts and tokens."""
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: CoinPolicy())
+    data = write(tmp_path / "sol.jsonl", planted(30))
+
+    def label(name: str, early: bool) -> tuple[list, dict]:
+        run(recipe(tmp_path, data, method, output_dir=str(tmp_path / name), rollout={"k": 8, "early_stop": early}), "r")
+        rows = [json.loads(x) for x in (tmp_path / name / "labels.jsonl").read_text().splitlines()]
+        return [d["labels"] for d in rows], json.loads((tmp_path / name / "metrics.json").read_text())["cost"]
+
+    labels, cost = label("early", True)
+    all_k, full = label("all", False)
+    assert labels == all_k
+    assert any(0.0 in x for x in labels) and any(x and min(x) == 1.0 for x in labels)
+    assert cost["rollouts"] < 0.8 * full["rollouts"] and cost["generated_tokens"] < 0.8 * full["generated_tokens"]
 
 
 def test_annotate_cli_with_a_real_tiny_model_resumes(tmp_path):

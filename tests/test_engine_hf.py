@@ -105,6 +105,24 @@ def test_seeded_sampling_ignores_batch_size(sampler64: HFSampler) -> None:
     assert results[0] == results[1] == results[2]
 
 
+def test_samples_drawn_in_waves_equal_one_draw(sampler64: HFSampler) -> None:
+    """first_sample: samples 0..1 and then 2..4 of each prompt are the 5 samples of one call (early stopping)."""
+    seeds = [7, 8, 9, 10, 11, 12][: len(PROMPTS)]
+
+    def draw(n: int, first: int = 0, idx: list[int] | None = None) -> list[list[list[int]]]:
+        idx = idx if idx is not None else list(range(len(PROMPTS)))
+        params = SamplingParams(
+            n=n, temperature=1.0, max_new_tokens=10, prompt_seeds=[seeds[i] for i in idx], first_sample=first
+        )
+        return _ids(sampler64.generate([PROMPTS[i] for i in idx], params))
+
+    whole = draw(5)
+    head, tail = draw(2), draw(3, first=2, idx=[1, 3])
+    assert [row[:2] for row in whole] == head
+    assert [whole[1][2:], whole[3][2:]] == tail
+    assert all(len({tuple(ids) for ids in row}) > 1 for row in whole)
+
+
 def test_prompt_seeds_make_samples_independent_of_the_call(sampler64: HFSampler) -> None:
     """With one seed per prompt, a prompt's samples are the same alone, in a subset, or in another order."""
     seeds = [101, 202, 303, 404, 505, 606][: len(PROMPTS)]

@@ -149,6 +149,21 @@ def test_prompt_seeds_make_samples_independent_of_the_call(vsampler: VLLMSampler
     assert all(len({tuple(ids) for ids in row}) > 1 for row in together if row and len(row[0]) > 1)
 
 
+def test_samples_drawn_in_waves_equal_one_draw(vsampler: VLLMSampler) -> None:
+    """first_sample o is a request seeded s + o (vLLM seeds sample j as s + j): waves equal one draw."""
+    seeds = list(range(51, 51 + len(PROMPTS)))
+
+    def draw(n: int, first: int = 0) -> list[list[list[int]]]:
+        params = SamplingParams(n=n, temperature=1.0, max_new_tokens=10, prompt_seeds=seeds, first_sample=first)
+        return _ids(vsampler.generate(PROMPTS, params))
+
+    whole = draw(4)
+    assert [row[:1] for row in whole] == draw(1)
+    assert [row[1:] for row in whole] == draw(3, first=1)
+    with pytest.raises(ValueError, match="first_sample needs prompt_seeds"):
+        vsampler.generate(PROMPTS, SamplingParams(n=1, temperature=1.0, max_new_tokens=4, first_sample=1))
+
+
 def test_unseeded_calls_differ_and_progress_counts_prompts(vsampler: VLLMSampler) -> None:
     done: list[int] = []
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=8, ignore_eos=True)

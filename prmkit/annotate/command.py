@@ -93,6 +93,7 @@ def _engines(recipe: AnnotateRecipe, records: list[Record]) -> tuple[Any, Any, L
         omega=recipe.omega,
         max_rollouts_per_problem=recipe.max_rollouts_per_problem,
         task=task_for(recipe, records),
+        label_type=recipe.method.label_type,
     )
     return sampler, judge_sampler, context
 

@@ -15,6 +15,12 @@ from prmkit.sections import DataSpec, ModelSpec, PromptSpec, SamplingSpec, StepS
 class RolloutSpec(SamplingSpec):
     k: int = Field(default=8, ge=1)
     """Rollouts per probed prefix."""
+    early_stop: bool = True
+    """Hard labels need one success: roll out in waves (first_wave, then doubling up to k) and stop a prefix at its
+    first success. Its label equals the all-k label exactly (sample j of a prefix is the same draw in any wave);
+    soft labels (mc with label_type soft) always take all k."""
+    first_wave: int = Field(default=1, ge=1)
+    """Rollouts in the first wave of early stopping; each later wave doubles the rollouts done."""
 
 
 class MethodSpec(Section):

@@ -69,7 +69,8 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     if kept_audit:
         audits["labels"] = kept_audit
     if labeller(recipe).soft_labels:
-        soft = audit([(r, [1.0 if x >= 0.5 else 0.0 for x in r.meta["annotation"]["soft"]]) for r in kept])
+        with_soft = [r for r in kept if r.meta["annotation"].get("soft") is not None]  # early-stopped: no soft
+        soft = audit([(r, [1.0 if x >= 0.5 else 0.0 for x in r.meta["annotation"]["soft"]]) for r in with_soft])
         hard = audit([(r, r.meta["annotation"]["hard"]) for r in kept])
         if soft:
             audits[f"{recipe.method.name}_soft@0.5"] = soft

@@ -88,11 +88,13 @@ class RolloutRunner:
     def _separator(self) -> str:
         return {"lines": "\n", "paragraphs": "\n\n"}.get(self.step_style, "\n")
 
-    def params(self, seed: int, keys: list[Any]) -> SamplingParams:
-        """Rollout sampling with one seed per request, from `seed` and the request's key (record id, prefix)."""
+    def params(self, seed: int, keys: list[Any], n: int | None = None, first: int = 0) -> SamplingParams:
+        """Rollout sampling with one seed per request, from `seed` and the request's key (record id, prefix):
+        samples first .. first + n - 1 of each request's stream (default: all k)."""
         s = self.sampling
         return SamplingParams(
-            n=self.k,
+            n=self.k if n is None else n,
+            first_sample=first,
             temperature=s.temperature,
             top_p=s.top_p,
             max_new_tokens=s.max_new_tokens,
@@ -123,23 +125,40 @@ class RolloutRunner:
             )
         return out
 
-    def run(self, requests: list[tuple[Record, int]], seed: int) -> list[PrefixResult]:
-        """k graded rollouts for each request; a prefix holding the whole solution is graded as it stands."""
-        results: list[PrefixResult | None] = [None] * len(requests)
-        pending: list[int] = []
-        for i, (record, length) in enumerate(requests):
-            if length >= len(record.steps):
-                ok = bool(record.correct)
-                results[i] = PrefixResult(length, int(ok) * self.k, self.k)
-            else:
-                pending.append(i)
-        if pending:
+    def waves(self, until_success: bool) -> list[int]:
+        """Rollouts per wave: all k at once, or (early stopping) first_wave, then doubling the total, up to k."""
+        if not (until_success and getattr(self.sampling, "early_stop", False)):
+            return [self.k]
+        sizes, done = [], 0
+        while done < self.k:
+            size = min(max(getattr(self.sampling, "first_wave", 1), done), self.k - done)
+            sizes.append(size)
+            done += size
+        return sizes
+
+    def run(self, requests: list[tuple[Record, int]], seed: int, until_success: bool = False) -> list[PrefixResult]:
+        """k graded rollouts for each request; a prefix holding the whole solution is graded as it stands.
+
+        `until_success` (hard labels, which need one success): roll out in waves and stop each prefix at its
+        first success; its `total` is then the rollouts it took. Sample j is the same draw in any wave."""
+        whole = [length >= len(record.steps) for record, length in requests]
+        results = [
+            PrefixResult(length, int(bool(record.correct)) * self.k, self.k) if done else PrefixResult(length, 0, 0)
+            for (record, length), done in zip(requests, whole)
+        ]
+        pending = [i for i, done in enumerate(whole) if not done]
+        first = 0
+        for size in self.waves(until_success):
+            if not pending:
+                break
             prompts = [self.prefix_text(*requests[i]) for i in pending]
             keys = [f"{requests[i][0].id}@{requests[i][1]}" for i in pending]
-            outputs = self.sampler.generate(prompts, self.params(seed, keys))
+            outputs = self.sampler.generate(prompts, self.params(seed, keys, size, first))
             for i, completions in zip(pending, outputs):
-                record, length = requests[i]
-                correct = sum(bool(is_equivalent(extract_answer(c.text), record.reference)) for c in completions)
-                cost = RolloutCost(len(completions), sum(c.num_tokens for c in completions))
-                results[i] = PrefixResult(length, correct, len(completions), cost)
-        return [r for r in results if r is not None]
+                record, res = requests[i][0], results[i]
+                res.correct += sum(bool(is_equivalent(extract_answer(c.text), record.reference)) for c in completions)
+                res.total += len(completions)
+                res.cost.add(RolloutCost(len(completions), sum(c.num_tokens for c in completions)))
+            first += size
+            pending = [i for i in pending if results[i].correct == 0]
+        return results

@@ -27,6 +27,8 @@ class SamplingParams:
     `prompt_seeds`, one per prompt of a call, replaces `seed`: each prompt's samples then depend on its own
     seed and nothing else, so how records are sharded, chunked, batched or resumed never changes a sample
     (stages derive them from the run seed and the record id with `keyed_seeds`).
+    `first_sample` = o draws samples o .. o + n - 1 of each prompt's stream: a call with n = a and then one with
+    first_sample = a, n = b give the same completions as one call with n = a + b (rollouts in waves).
     """
 
     n: int = 1
@@ -37,6 +39,7 @@ class SamplingParams:
     seed: int | None = None
     ignore_eos: bool = False
     prompt_seeds: list[int] | None = None
+    first_sample: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -44,6 +47,7 @@ class SamplingParams:
         self.stop = list(self.stop)
         checks = [
             ("n", self.n >= 1, "an integer >= 1"),
+            ("first_sample", self.first_sample >= 0, "an integer >= 0"),
             ("temperature", self.temperature >= 0, "a number >= 0 (0 is greedy)"),
             ("top_p", 0 < self.top_p <= 1, "a number in (0, 1]"),
             ("max_new_tokens", self.max_new_tokens >= 1, "an integer >= 1"),

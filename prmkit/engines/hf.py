@@ -216,7 +216,7 @@ class HFSampler:
         if not params.greedy:
             keys = sequence_keys(
                 torch.tensor([seeds[i] for i, _ in chunk], dtype=torch.int64),
-                torch.tensor([j for _, j in chunk], dtype=torch.int64),
+                torch.tensor([j + params.first_sample for _, j in chunk], dtype=torch.int64),
             )
         tokens_out = torch.full((total, max_new), self._pad_id, dtype=torch.long)
         lengths = [max_new] * total

@@ -151,7 +151,9 @@ class VLLMSampler:
 
         if params.greedy or params.prompt_seeds is None:
             return make(None)
-        return [make(seed) for seed in params.seeds_for(prompts, 0)]
+        # vLLM seeds sample j of a request with seed s as s + j (its parallel-sampling children), so
+        # samples o.. of a prompt are a request seeded s + o.
+        return [make(seed + params.first_sample) for seed in params.seeds_for(prompts, 0)]
 
     def generate(
         self, prompts: list[str], params: SamplingParams, progress: Progress | None = None
@@ -161,6 +163,8 @@ class VLLMSampler:
         start = time.perf_counter()
         encoded = self._encode(prompts)
         if not params.greedy and params.prompt_seeds is None:
+            if params.first_sample:
+                raise ValueError("sampling.first_sample needs prompt_seeds on the vllm engine (one seed per prompt)")
             seed = params.seed if params.seed is not None else self._rng.randrange(2**31)
             self.llm.collective_rpc("prmkit_reseed", args=(seed,))
         outputs = (

@@ -143,6 +143,7 @@ DIFFICULTIES: Registry[Difficulty] = Registry("arithmetic difficulty")
 DIFFICULTIES.register("easy")(Difficulty(min_ops=2, max_ops=3, add_max=20, mul_max=5, max_value=99, start_max=20))
 DIFFICULTIES.register("small")(Difficulty(min_ops=3, max_ops=4, start_max=20, add_max=9, mul_max=3, max_value=60))
 DIFFICULTIES.register("medium")(Difficulty())
+DIFFICULTIES.register("long")(Difficulty(min_ops=8, max_ops=12))  # GSM8K-length chains (about 8-12 steps)
 DIFFICULTIES.register("hard")(
     Difficulty(min_ops=4, max_ops=6, add_max=99, mul_max=12, max_value=999, start_max=99, ops=("+", "-", "*", "/"))
 )

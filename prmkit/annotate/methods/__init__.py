@@ -57,6 +57,8 @@ class LabelContext:
     max_rollouts_per_problem: int | None = None
     task: Any = None
     """The embedded task with an exact checker, when the solutions come from one (for the audit)."""
+    label_type: str = "hard"
+    """method.label_type: hard labels need one successful rollout per prefix (early stopping may apply)."""
 
 
 def per_prefix_rollouts(n_steps: int, k: int) -> int:

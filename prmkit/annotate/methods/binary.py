@@ -1,27 +1,50 @@
 """OmegaPRM's binary search for the first error: O(k log M) rollouts instead of O(k M).
 
-A prefix is good when any of its k rollouts reaches the reference answer. For a solution whose final
+A prefix is good when any of its k rollouts reaches the reference answer (with early stopping, rolled out in
+waves until the first one does: the same verdict for fewer rollouts). For a solution whose final
 answer is wrong, the empty prefix is taken as good and the whole solution as bad; bisection keeps that
-invariant until the first bad prefix is pinned, whose last step is the first error. A solution with a
+invariant until the first bad prefix is pinned, whose last step is the first error. Probes sit a third of the
+way into the interval rather than at its midpoint (see SPLIT). A solution with a
 right final answer is labelled all good without rollouts (as OmegaPRM searches only wrong ones). All
 records of a chunk bisect in lockstep, one batched engine call per round.
 """
 
 from __future__ import annotations
 
-import math
+from functools import cache
 
 from prmkit.annotate.methods import Annotation, LabelContext, labels_from_first_error, register_labeller
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.records import Record
 
+SPLIT = 1 / 3
+"""Where in the open interval (lo, hi) the next probe sits. A good prefix costs one wave of rollouts with early
+stopping (its first success ends it), a bad one all k; probing a third of the way in, where a prefix is good more
+often, spent 36-41% fewer generated tokens than the midpoint with all k rollouts on the arithmetic world at equal
+or better first-error F1 (benchmarks/annotate.py, simulated policy, seeds 0-2; the midpoint with early stopping
+alone: 22-28%)."""
+
+
+def probe(lo: int, hi: int) -> int:
+    """The prefix length probed next between a good prefix `lo` and a bad one `hi` (hi - lo > 1)."""
+    return lo + max(1, int((hi - lo) * SPLIT))
+
+
+@cache
+def probes_at_most(n: int) -> int:
+    """Probes one interval of n candidate first errors needs at worst (the larger side left each time)."""
+    if n <= 1:
+        return 0
+    cut = probe(0, n)
+    return 1 + max(probes_at_most(cut), probes_at_most(n - cut))
+
 
 def _binary_worst_case(n_steps: int, k: int) -> int:
-    """k rollouts per probe, ceil(log2 n) probes."""
-    return k * max(1, math.ceil(math.log2(max(n_steps, 1))))
+    """k rollouts per probe, at most probes_at_most(n) probes (about log_1.5 n)."""
+    return k * max(1, probes_at_most(n_steps))
 
 
-@register_labeller("binary", worst_case=_binary_worst_case, worst_case_rule="k x ceil(log2 steps)")
+@register_labeller("binary", worst_case=_binary_worst_case, worst_case_rule="k x probes(steps) (about log_1.5 steps)")
 def binary_search(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     lo = [0] * len(records)
     hi = [len(r.steps) for r in records]
@@ -33,8 +56,8 @@ def binary_search(records: list[Record], runner: RolloutRunner, seed: int, conte
         todo = [i for i in active if hi[i] - lo[i] > 1]
         if not todo:
             break
-        mids = {i: (lo[i] + hi[i]) // 2 for i in todo}
-        results = runner.run([(records[i], mids[i]) for i in todo], seed * 7919 + round_no)
+        mids = {i: probe(lo[i], hi[i]) for i in todo}
+        results = runner.run([(records[i], mids[i]) for i in todo], seed * 7919 + round_no, until_success=True)
         round_no += 1
         for i, res in zip(todo, results):
             costs[i].add(res.cost)

@@ -2,7 +2,8 @@
 
 Step i's soft label is the fraction of rollouts from the prefix ending at step i that reach the reference
 answer; its hard label is 1 when any of them does (the Math-Shepherd rule). Cost: k (M - 1) rollouts for an
-M-step solution (the full solution is graded as it stands).
+M-step solution (the full solution is graded as it stands), fewer for hard labels with early stopping (a prefix
+stops at its first success; the soft estimate is then not kept, as it would rest on fewer than k rollouts).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from prmkit.records import Record
 @register_labeller("mc", soft_labels=True)
 def monte_carlo(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     requests = [(r, i + 1) for r in records for i in range(len(r.steps))]
-    results = runner.run(requests, seed)
+    hard_only = context.label_type == "hard"
+    results = runner.run(requests, seed, until_success=hard_only)
+    early = hard_only and len(runner.waves(True)) > 1
     out, k = [], 0
     for record in records:
         mine = results[k : k + len(record.steps)]
         k += len(record.steps)
-        soft = [round(p.rate, 6) for p in mine]
+        soft = None if early else [round(p.rate, 6) for p in mine]
         hard = [1.0 if p.correct > 0 else 0.0 for p in mine]
         cost = RolloutCost()
         for p in mine:

@@ -315,3 +315,48 @@ def test_format_errors_are_clear(models):
         make_scorer("hf", model=str(models["chat"]), format="skywork", device="cpu")
     with pytest.raises(ModelError, match="chat template"):
         make_scorer("hf", model=str(models["skywork"]), format="rlhflow", device="cpu").score([(PROBLEM, STEPS)])
+
+
+# A search's rounds: each round's candidates extend the last round's by one step (some share a parent).
+ROUNDS = [
+    [(PROBLEM, ["17 + 23 = 40"]), (PROBLEM, ["17 + 23 = 41"])],
+    [(PROBLEM, ["17 + 23 = 40", "40 * 4 = 160"]), (PROBLEM, ["17 + 23 = 40", "40 * 4 = 161"])]
+    + [(PROBLEM, ["17 + 23 = 41", "41 * 4 = 164"])],
+    [(PROBLEM, STEPS), (PROBLEM, ["17 + 23 = 40", "40 * 4 = 161", "The answer is 161."])],
+]
+
+
+@pytest.mark.parametrize(
+    "model,fmt", [("qwen", "qwen_prm"), ("chat", "math_shepherd"), ("chat", "rlhflow"), ("skywork", "skywork")]
+)
+def test_prefix_cache_scores_equal_full_rescoring_for_fewer_tokens(models, model, fmt):
+    """With prefix_cache_mb, a candidate extending a scored one runs only its new tokens: the same scores
+    (within 1e-5) as scoring it whole, and PRM-scored tokens count what was computed."""
+    plain = make_scorer("hf", model=str(models[model]), format=fmt, device="cpu")
+    cached = make_scorer("hf", model=str(models[model]), format=fmt, device="cpu", prefix_cache_mb=64)
+    for items in ROUNDS:
+        want, got = plain.score(items), cached.score(items)
+        for w, g in zip(want, got):
+            assert g.scores == pytest.approx(w.scores, abs=1e-5)
+    assert cached.prefix_cache.hits == 5
+    assert cached.stats.scored_tokens < 0.7 * plain.stats.scored_tokens
+
+
+def test_prefix_cache_is_bounded_and_off_where_it_cannot_apply(models, tmp_path):
+    one = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu", prefix_cache_mb=1)
+    plain = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu")
+    for k, items in enumerate(ROUNDS):
+        for w, g in zip(plain.score(items), one.score(items)):
+            assert g.scores == pytest.approx(w.scores, abs=1e-5)
+        if k == 0:
+            bound = one.prefix_cache.max_bytes = one.prefix_cache.bytes  # room for round 1's two prefixes only
+    assert one.prefix_cache.evictions > 0 and one.prefix_cache.bytes <= bound
+    implicit = make_scorer(
+        "hf",
+        model=str(models["policy"]),
+        format="implicit",
+        format_options={"reference_model": str(models["reference"])},
+        device="cpu",
+        prefix_cache_mb=64,
+    )
+    assert implicit.prefix_cache is None  # every token's log-ratio is read: nothing to reuse

@@ -18,6 +18,7 @@ RESUME_SAFE = frozenset(
         "prm.device",
         "prm.max_batch_size",
         "prm.max_batch_tokens",
+        "prm.prefix_cache_mb",
         "chunk_size",
         "threshold.fixed",
         "threshold.tune_on",

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache
 from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
 from prmkit.errors import ModelError, RecipeError
 from prmkit.models.loading import (
@@ -49,6 +50,21 @@ class Head:
         self.model = model.eval()
 
     @property
+    def supports_cache(self) -> bool:
+        """Whether a pass may continue from a prefix's KV cache (the model takes past_key_values)."""
+        return "past_key_values" in inspect.signature(self.model.forward).parameters
+
+    @staticmethod
+    def cache_kwargs(positions: torch.Tensor | None, cache: Any) -> dict[str, Any]:
+        """What a forward pass takes to fill (or continue) `cache`: none of it without a cache."""
+        if cache is None:
+            return {}
+        kwargs: dict[str, Any] = {"past_key_values": cache, "use_cache": True}
+        if positions is not None:
+            kwargs["position_ids"] = positions
+        return kwargs
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
@@ -56,8 +72,11 @@ class Head:
         self.model.to(device)
         return self
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=ids, attention_mask=mask)
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, positions: Any = None, cache: Any = None
+    ) -> torch.Tensor:
+        """Per-token output of `ids`; with `cache`, continuing it (positions: the new tokens' positions)."""
+        out = self.model(input_ids=ids, attention_mask=mask, **self.cache_kwargs(positions, cache))
         return out.logits if hasattr(out, "logits") else out[0]
 
 
@@ -68,10 +87,13 @@ class LMHead(Head):
         super().__init__(model)
         self.sliced = "logits_to_keep" in inspect.signature(model.forward).parameters
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, positions: Any = None, cache: Any = None
+    ) -> torch.Tensor:
+        extra = self.cache_kwargs(positions, cache)
         if self.sliced:
-            return self.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-        return self.model(input_ids=ids, attention_mask=mask).logits
+            return self.model(input_ids=ids, attention_mask=mask, logits_to_keep=keep, **extra).logits
+        return self.model(input_ids=ids, attention_mask=mask, **extra).logits
 
 
 class ValueHead(Head):
@@ -86,8 +108,10 @@ class ValueHead(Head):
         self.summary.to(device)
         return self
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, positions: Any = None, cache: Any = None
+    ) -> torch.Tensor:
+        hidden = self.model(input_ids=ids, attention_mask=mask, **self.cache_kwargs(positions, cache)).last_hidden_state
         return self.summary(hidden.to(self.summary.weight.dtype)).squeeze(-1)
 
 
@@ -103,12 +127,18 @@ class ImplicitHead(Head):
         self.reference.to(device)
         return self
 
+    @property
+    def supports_cache(self) -> bool:
+        return False  # two models, and every token's log-ratio is read
+
     @staticmethod
     def _token_logprobs(model: Any, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         return torch.gather(torch.log_softmax(logits, -1), 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, positions: Any = None, cache: Any = None
+    ) -> torch.Tensor:
         ratio = self._token_logprobs(self.model, ids, mask) - self._token_logprobs(self.reference, ids, mask)
         return torch.cat([ratio.new_zeros((ratio.shape[0], 1)), ratio], dim=1)
 
@@ -116,7 +146,13 @@ class ImplicitHead(Head):
 class LikelihoodHead(Head):
     """Per-token log pi(t_k | <k) of the checkpoint (0 at k = 0): what a likelihood PRM calibrates."""
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    @property
+    def supports_cache(self) -> bool:
+        return False  # every token's log-probability is read
+
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, positions: Any = None, cache: Any = None
+    ) -> torch.Tensor:
         logp = ImplicitHead._token_logprobs(self.model, ids, mask)
         return torch.cat([logp.new_zeros((logp.shape[0], 1)), logp], dim=1)
 
@@ -254,6 +290,7 @@ class HFScorer:
         max_batch_size: int = 16,
         max_batch_tokens: int = 16384,
         max_length: int | None = None,
+        prefix_cache_mb: int = 0,
     ) -> None:
         if max_batch_size < 1 or max_batch_tokens < 1:
             raise RecipeError("prm.max_batch_size and prm.max_batch_tokens must be >= 1")
@@ -269,6 +306,10 @@ class HFScorer:
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else (self.tokenizer.eos_token_id or 0))
         self.stats = ScorerStats()
+        self.prefix_cache = PrefixCache(prefix_cache_mb << 20) if prefix_cache_mb > 0 else None
+        """Prefixes scored before (search): a sequence that extends one runs only its new tokens."""
+        if self.prefix_cache is not None and not self.head.supports_cache:
+            self.prefix_cache = None  # e.g. implicit PRMs, or remote code without past_key_values
 
     def close(self) -> None:
         self.head = None  # type: ignore[assignment]
@@ -297,23 +338,38 @@ class HFScorer:
             self.format.encode(self.tokenizer, problem, list(steps), self.max_length) for problem, steps in items
         ]
         results: list[ScoredSteps | None] = [None] * len(items)
-        for batch in self.batches([len(e.input_ids) for e in encoded]):
-            todo = [i for i in batch if encoded[i].step_positions]
-            for i in batch:
-                if not encoded[i].step_positions:
-                    results[i] = ScoredSteps([], encoded[i].dropped_steps, len(encoded[i].input_ids))
-            if todo:
-                for i, scores in zip(todo, self._score_batch([encoded[i] for i in todo])):
-                    results[i] = ScoredSteps(scores, encoded[i].dropped_steps, len(encoded[i].input_ids))
+        for i, e in enumerate(encoded):
+            if not e.step_positions:
+                results[i] = ScoredSteps([], e.dropped_steps, 0)
+        hits: dict[int, CachedPrefix] = {}
+        if self.prefix_cache is not None:
+            for i, e in enumerate(encoded):
+                if e.step_positions:
+                    entry = self.prefix_cache.longest(e.input_ids, [p + 1 for p in e.step_positions])
+                    if entry is not None and all(p in entry.rows for p in e.step_positions if p < entry.length):
+                        hits[i] = entry
+        full = [i for i, e in enumerate(encoded) if e.step_positions and i not in hits]
+        for batch in self.batches([len(encoded[i].input_ids) for i in full]):
+            rows = [full[b] for b in batch]
+            for i, scores in zip(rows, self._score_batch([encoded[i] for i in rows])):
+                results[i] = ScoredSteps(scores, encoded[i].dropped_steps, len(encoded[i].input_ids))
             if progress is not None:
-                progress(len(batch))
+                progress(len(rows))
+        extended = list(hits)
+        for batch in self.batches([len(encoded[i].input_ids) - hits[i].length for i in extended]):
+            rows = [extended[b] for b in batch]
+            for i, scores in zip(rows, self._extend_batch([encoded[i] for i in rows], [hits[i] for i in rows])):
+                results[i] = ScoredSteps(scores, encoded[i].dropped_steps, len(encoded[i].input_ids) - hits[i].length)
+            if progress is not None:
+                progress(len(rows))
         self.stats.count_truncation(encoded, self.max_length)
         self.stats.sequences += len(items)
-        self.stats.scored_tokens += sum(len(e.input_ids) for e in encoded)
+        self.stats.scored_tokens += sum(r.tokens for r in results if r is not None)
         self.stats.wall_s += time.perf_counter() - start
         return [r for r in results if r is not None]
 
     def _score_batch(self, rows: list[Any]) -> list[list[float]]:
+        """One pass over whole sequences (right-padded); their prefixes go into the cache when it is on."""
         width = max(len(e.input_ids) for e in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -324,13 +380,70 @@ class HFScorer:
         index = {p: k for k, p in enumerate(keep_list)}
         device = self.head.device
         keep = torch.tensor(keep_list, dtype=torch.long, device=device)
-        output = self.head.forward(ids.to(device), mask.to(device), keep).float().cpu()
+        cache = _empty_cache() if self.prefix_cache is not None else None
+        output = self.head.forward(ids.to(device), mask.to(device), keep, cache=cache).float().cpu()
         self.stats.forward_passes += 1
         out = []
         for r, e in enumerate(rows):
             positions = [index[p] for p in e.step_positions] if self.head.sliced else e.step_positions
             out.append(self.format.step_scores(output[r], positions, **e.extra))
+            if cache is not None:
+                kv = [(layer.keys[r], layer.values[r]) for layer in cache.layers]
+                self._remember(e, kv, {p: output[r][q] for p, q in zip(e.step_positions, positions)})
         return out
+
+    def _extend_batch(self, rows: list[Any], entries: list[CachedPrefix]) -> list[list[float]]:
+        """One pass over the new tokens of sequences that extend cached prefixes: each row's cached KV
+        left-padded to the longest prefix, its new tokens right-padded, at their true positions."""
+        device = self.head.device
+        past = max(x.length for x in entries)
+        new = [e.input_ids[x.length :] for e, x in zip(rows, entries)]
+        width = max(len(n) for n in new)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), past + width), dtype=torch.long)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, (n, x) in enumerate(zip(new, entries)):
+            ids[r, : len(n)] = torch.tensor(n, dtype=torch.long)
+            mask[r, past - x.length : past + len(n)] = 1
+            positions[r] = x.length + torch.arange(width)
+        cache = _empty_cache()
+        for layer in range(len(entries[0].layers)):
+            k0, v0 = entries[0].layers[layer]
+            keys = k0.new_zeros((len(rows), k0.shape[0], past, k0.shape[2]))
+            values = v0.new_zeros((len(rows), v0.shape[0], past, v0.shape[2]))
+            for r, x in enumerate(entries):
+                k, v = x.layers[layer]
+                keys[r, :, past - x.length :] = k
+                values[r, :, past - x.length :] = v
+            cache.update(keys.to(device), values.to(device), layer)
+        fresh = [[p - x.length for p in e.step_positions if p >= x.length] for e, x in zip(rows, entries)]
+        keep_list = sorted({q for f in fresh for q in f})
+        index = {q: k for k, q in enumerate(keep_list)}
+        keep = torch.tensor(keep_list, dtype=torch.long, device=device)
+        output = self.head.forward(ids.to(device), mask.to(device), keep, positions.to(device), cache).float().cpu()
+        self.stats.forward_passes += 1
+        out = []
+        for r, (e, x, f) in enumerate(zip(rows, entries, fresh)):
+            at = {x.length + q: output[r][index[q] if self.head.sliced else q] for q in f}
+            step_rows = {p: x.rows[p] if p < x.length else at[p] for p in e.step_positions}
+            stacked = torch.stack([step_rows[p] for p in e.step_positions])
+            out.append(self.format.step_scores(stacked, list(range(len(e.step_positions))), **e.extra))
+            span = slice(past - x.length, past + len(new[r]))
+            self._remember(e, [(layer.keys[r, :, span], layer.values[r, :, span]) for layer in cache.layers], step_rows)
+        return out
+
+    def _remember(self, e: Any, layers: list[tuple[torch.Tensor, torch.Tensor]], rows: dict[int, torch.Tensor]) -> None:
+        """Cache the sequence through its last step's score token (what a child with more steps shares)."""
+        assert self.prefix_cache is not None
+        length = e.step_positions[-1] + 1
+        kept = [(k[:, :length].detach().clone().cpu(), v[:, :length].detach().clone().cpu()) for k, v in layers]
+        self.prefix_cache.put(e.input_ids, CachedPrefix(length, kept, {p: r.clone() for p, r in rows.items()}))
+
+
+def _empty_cache() -> Any:
+    from transformers import DynamicCache
+
+    return DynamicCache()
 
 
 def _model_max_length(model: Any) -> int | None:

@@ -72,6 +72,10 @@ class PRMSpec(Section):
     """Tokens per forward pass at most (padding included)."""
     max_length: int | None = Field(default=None, ge=8)
     """Tokens per solution; later steps are dropped whole and counted (default: the model's limit)."""
+    prefix_cache_mb: int | None = Field(default=None, ge=0)
+    """engine hf: MB of KV cache kept for token prefixes scored before, so a candidate that extends one runs only
+    its new tokens (same scores within 1e-5). null: 256 in `search` (candidates grow a step per round), off
+    elsewhere (unrelated solutions, and scores then never depend on what was scored before); 0: off."""
     bidirectional: bool = False
     """BiPRM: also score the steps in reverse order and average the two scores of each step."""
     threads: int | None = Field(default=None, ge=1)
@@ -115,6 +119,8 @@ class PRMSpec(Section):
             "max_batch_tokens": self.max_batch_tokens,
             "max_length": self.max_length,
         }
+        if self.engine == "hf":
+            kwargs["prefix_cache_mb"] = self.prefix_cache_mb or 0
         if self.engine == "vllm":
             kwargs.update(self.vllm.model_dump(exclude={"enable_prefix_caching"}), seed=seed)
         return kwargs
@@ -168,4 +174,6 @@ class ScoreRecipe(Section):
     """Where the scoring runs: here, or as one Ray task per shard (then merged)."""
 
 
-RESUME_SAFE = frozenset({"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "chunk_size"})
+RESUME_SAFE = frozenset(
+    {"prm.device", "prm.max_batch_size", "prm.max_batch_tokens", "prm.prefix_cache_mb", "chunk_size"}
+)

@@ -38,6 +38,7 @@ RESUME_SAFE = frozenset(
         "prm.device",
         "prm.max_batch_size",
         "prm.max_batch_tokens",
+        "prm.prefix_cache_mb",
         "prm.dtype",
         "chunk_size",
     }
@@ -129,12 +130,19 @@ def outcome_record(
     )
 
 
+SEARCH_PREFIX_CACHE_MB = 256
+"""The PRM's prefix cache in a search unless prm.prefix_cache_mb says otherwise (hf engine)."""
+
+
 def _engines(recipe: SearchRecipe) -> tuple[Any, Any]:
     from prmkit.score.recipe import build_scorer
 
     sampler = recipe.policy.build_sampler(recipe.seed)
+    prm = recipe.prm
+    if prm.prefix_cache_mb is None:  # each round's candidates extend the last round's: reuse their prefixes
+        prm = prm.model_copy(update={"prefix_cache_mb": SEARCH_PREFIX_CACHE_MB})
     try:
-        scorer = build_scorer(recipe.prm, seed=recipe.seed)
+        scorer = build_scorer(prm, seed=recipe.seed)
     except BaseException:
         sampler.close()
         raise

@@ -91,7 +91,7 @@ def main() -> None:
         label: search(run, out / label, args.n, args.problems, mb, args.seed) for label, mb in (("off", 0), ("on", 256))
     }
     print(f"search on {args.problems} test problems of {run.name}, N = {args.n}, seed {args.seed}, torch 1 thread")
-    print("| method | prefix cache | accuracy | generated tok / problem | PRM-scored tok / problem | wall s / problem |")
+    print("| method | prefix cache | accuracy | generated tok / problem | PRM-scored tok / problem | wall s / prob. |")
     print("|---|---|---|---|---|---|")
     for label, rows in results.items():
         for method in METHODS:

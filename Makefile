@@ -51,6 +51,7 @@ demo: $(STAMP)
 	$(PRMKIT) sample $(Q)/sample.yaml $(QVARS)
 	$(PRMKIT) bench $(Q)/bench_bestofn.yaml $(QVARS)
 	$(PRMKIT) search $(Q)/search.yaml $(QVARS)
+	$(PRMKIT) view $(Q)/view.yaml $(QVARS)
 	$(PRMKIT) report $(Q)/report.yaml $(QVARS)
 
 # The demo over several chain seeds, one table: `make demo-seeds SEEDS=0,1,2`.
@@ -89,7 +90,7 @@ gpu-smoke:
 # it cannot be installed).
 # Lint, import order and format (ruff), and types over prmkit/ (mypy with pydantic's plugin), both configured in
 # pyproject.toml; `make test` runs it first.
-LINTED := prmkit benchmarks tests scripts
+LINTED := prmkit benchmarks tests scripts examples
 check: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -57,18 +58,29 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def resolve_recipe(command: Command, path: Path, overrides: list[str]) -> Any:
+    """The validated recipe: a YAML recipe file, or (for a stage that takes one) a records file or run folder."""
+    if command.from_path is not None and path.suffix not in (".yaml", ".yml") and path.exists():
+        from prmkit.recipe import apply_overrides, validate
+
+        return validate(command.recipe, apply_overrides(command.from_path(str(path)), overrides), str(path))
+    return load_recipe(command.recipe, path, overrides)
+
+
 def _make_runner(command: Command):
     def runner(
-        recipe: Path = typer.Argument(..., help="The YAML recipe of the run."),  # noqa: B008 - typer's idiom
+        recipe: Path = typer.Argument(..., help="The YAML recipe (view, export: or a records file or run folder)."),  # noqa: B008 - typer's idiom
         overrides: list[str] | None = typer.Argument(None, help="Dotted overrides, e.g. sampling.n=8."),  # noqa: B008
         dry_run: bool = typer.Option(False, "--dry-run", help="Check the recipe and print the plan; load no model."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary; errors still print."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary (or the plan) as JSON on stdout."),
+        output: str | None = typer.Option(None, "--output", "-o", help=f"Set the recipe's {command.output_key}."),
     ) -> None:
         if quiet or as_json:
             os.environ["PRMKIT_QUIET"] = "1"
         try:
-            resolved = load_recipe(command.recipe, recipe, overrides or [])
+            extra = [f"{command.output_key}={output}"] if output is not None else []
+            resolved = resolve_recipe(command, recipe, [*(overrides or []), *extra])
             if dry_run:
                 plan = {"recipe": "valid", **(command.plan(resolved) if command.plan else {})}
                 _show(f"prmkit {command.name} (dry run): {recipe}", plan, quiet, as_json, justify="left")

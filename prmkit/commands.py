@@ -23,6 +23,11 @@ class Command:
     shard_files: tuple[str, ...] = ()
     """The JSONL outputs of one shard (a stage with them runs under `launcher: {name: ray}`; the driver counts
     their lines for its progress bar)."""
+    from_path: Callable[[str], dict[str, Any]] | None = None
+    """`prmkit CMD FILE_OR_RUN_DIR`: the recipe built from a records file or a run folder instead of a YAML recipe
+    (overrides still apply)."""
+    output_key: str = "output_dir"
+    """The recipe key `--output` sets."""
 
 
 COMMANDS: Registry[Command] = Registry("command")
@@ -48,4 +53,5 @@ def load_builtin_commands() -> None:
     import prmkit.score.command  # noqa: F401
     import prmkit.search.command  # noqa: F401
     import prmkit.train.command  # noqa: F401
+    import prmkit.view.command  # noqa: F401
     import prmkit.world.command  # noqa: F401

@@ -366,3 +366,15 @@ def test_unserved_format_is_refused_or_falls_back(prms: dict[str, Path]) -> None
         make_scorer("vllm", model=str(prms["chat"]), format="qwen_prm", device="cpu")
     with pytest.raises(RecipeError, match="fallback"):
         make_scorer("vllm", model=str(prms["chat"]), format="math_shepherd", fallback="maybe")
+
+
+def test_step_scorer_through_vllm_equals_hf(prms: dict[str, Path]) -> None:
+    """The RL route `StepScorer(..., engine="vllm")`: vLLM's pooling runner gives the hf engine's step rewards."""
+    from prmkit.score import StepScorer
+
+    problem, steps = SOLUTIONS[0]
+    with StepScorer(str(prms["chat"]), format="math_shepherd", device="cpu") as hf:
+        want = hf.score(problem, steps)
+    with StepScorer(str(prms["chat"]), format="math_shepherd", engine="vllm", device="cpu") as vllm:
+        got = vllm.score(problem, steps)
+    assert got == pytest.approx(want, abs=1e-4)

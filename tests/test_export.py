@@ -116,3 +116,29 @@ def test_records_without_step_labels_are_refused(tmp_path):
     data.write_text(Record(id="a", problem="p", steps=["s"]).to_json() + "\n")
     with pytest.raises(DataError, match="record 'a' has no label per step"):
         export(tmp_path, data, "trl")
+
+
+def test_push_to_hub_offline_is_a_clear_error_before_any_work(labelled, tmp_path, monkeypatch):
+    """No network here: the Hub does not answer (or offline mode is on), and nothing is written."""
+    out = tmp_path / "pushed"
+    recipe = ExportRecipe.model_validate(
+        {"output_dir": str(out), "data": {"path": str(labelled / "labels.jsonl")}, "push_to_hub": "me/labels"}
+    )
+    monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there: as with no network
+    with pytest.raises(DataError, match=r"push_to_hub 'me/labels': the Hub \(127.0.0.1:9\) does not answer"):
+        run(recipe, "r.yaml")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="HF_HUB_OFFLINE is set"):
+        run(recipe, "r.yaml")
+    assert not out.exists()
+
+
+def test_export_a_run_folder_without_a_recipe(labelled, tmp_path):
+    from test_cli import run_cli  # tests/ is on sys.path
+
+    out = tmp_path / "trl"
+    res = run_cli("export", str(labelled), "--output", str(out), "to=trl", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["records"] == 2
+    rows = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert rows[0]["labels"] == [True, False, False]

@@ -1,4 +1,7 @@
-"""`prmkit export RECIPE`: step-labelled records into TRL's, OpenRLHF's or a Hugging Face data set's layout.
+"""`prmkit export RECIPE_OR_RUN`: step-labelled records into TRL's, OpenRLHF's or a Hugging Face data set's layout.
+
+`prmkit export runs/x/annotate --output out to=openrlhf` reads an annotate run folder (or a labelled records
+file) without a recipe.
 
 Outputs (output_dir): `train.jsonl` (trl, openrlhf) or `data/train.parquet` (hf), and `README.md`, a data card:
 source, records, labelling method and rollouts, the label audit where the truth was known, compute, the prmkit
@@ -123,7 +126,28 @@ def card(recipe: ExportRecipe, exported: list[dict[str, Any]], source: dict[str,
     return "\n".join(lines) + "\n"
 
 
+def check_hub_reachable(repo: str, timeout_s: float = 5.0) -> None:
+    """Refuse before any work when the upload cannot happen: offline mode, or no answer from the Hub."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise DataError(f"push_to_hub {repo!r}: HF_HUB_OFFLINE is set; unset it, or export without push_to_hub")
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://", 1)[-1].split("/", 1)[0]
+    name, _, port = host.partition(":")
+    try:
+        socket.create_connection((name, int(port or 443)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise DataError(
+            f"push_to_hub {repo!r}: the Hub ({host}) does not answer from this machine ({exc.strerror or exc}); "
+            "nothing was exported: export without push_to_hub here and upload the folder from a machine online "
+            "(huggingface-cli upload REPO FOLDER --repo-type dataset)"
+        ) from None
+
+
 def run(recipe: ExportRecipe, recipe_path: str) -> dict[str, Any]:
+    if recipe.push_to_hub:
+        check_hub_reachable(recipe.push_to_hub)
     records = recipe.data.load("labelled records")
     exported = rows(recipe, records)
     out = Path(recipe.output_dir)
@@ -142,8 +166,27 @@ def run(recipe: ExportRecipe, recipe_path: str) -> dict[str, Any]:
     (out / "README.md").write_text(card(recipe, exported, provenance(recipe)), encoding="utf-8")
     metrics = {"records": len(exported), "to": recipe.to, "labels": recipe.labels, "output": str(target)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    summary = {"records": len(exported), "layout": recipe.to, "output": str(target), "card": str(out / "README.md")}
+    if recipe.push_to_hub:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(recipe.push_to_hub, repo_type="dataset", exist_ok=True)
+        api.upload_folder(folder_path=str(out), repo_id=recipe.push_to_hub, repo_type="dataset")
+        summary["pushed to"] = f"https://huggingface.co/datasets/{recipe.push_to_hub}"
     manifest.finish({"records": len(exported)})
-    return {"records": len(exported), "layout": recipe.to, "output": str(target), "card": str(out / "README.md")}
+    return summary
+
+
+def from_path(path: str) -> dict[str, Any]:
+    """The recipe for `prmkit export PATH`: a labelled records file, or an annotate run's labels.jsonl; the
+    export goes to <run>/export (set --output and to=... as overrides)."""
+    source = Path(path)
+    if source.is_dir():
+        if not (source / "labels.jsonl").is_file():
+            raise DataError(f"{path}: no labels.jsonl here; name an annotate run folder or a labelled records file")
+        return {"data": {"path": str(source / "labels.jsonl")}, "output_dir": str(source / "export")}
+    return {"data": {"path": str(source)}, "output_dir": str(source.with_name("export"))}
 
 
 def _plan(recipe: ExportRecipe) -> dict[str, Any]:
@@ -157,4 +200,6 @@ def _plan(recipe: ExportRecipe) -> dict[str, Any]:
     }
 
 
-register(Command(name="export", help=summary_of(__doc__), recipe=ExportRecipe, run=run, plan=_plan))
+register(
+    Command(name="export", help=summary_of(__doc__), recipe=ExportRecipe, run=run, plan=_plan, from_path=from_path)
+)

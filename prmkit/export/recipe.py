@@ -26,3 +26,6 @@ class ExportRecipe(Section):
     """openrlhf: the token after each step where the step's label is read (its --placeholder_token)."""
     reward_tokens: tuple[str, str] = ("+", "-")
     """openrlhf, hard labels: the good and bad label strings (its --reward_tokens)."""
+    push_to_hub: str | None = None
+    """A Hub data set repo (`user/name`) to upload output_dir to after the export; the Hub must answer first
+    (checked before any work: a machine with no network gets a clear error, not a half-done run)."""

@@ -348,6 +348,20 @@ def _cell(budget: dict[str, Any] | None) -> str:
     return f"{acc} ({budget.get('generated_tokens_per_problem', 0):.0f})"
 
 
+def viewer_section(out_dir: Path) -> list[str]:
+    """A link to the step viewer `prmkit view` wrote beside the report's folder (the quickstart's view.yaml)."""
+    page = out_dir.parent / "view.html"
+    if not page.is_file():
+        return []
+    return [
+        "## Step viewer",
+        "",
+        f"[{page.name}](../{page.name}): every labelled solution, its steps coloured by label or PRM score, the "
+        "label's, the PRM's and the truth's first errors marked, with filters and a search box (`prmkit view`).",
+        "",
+    ]
+
+
 def inputs_section(inputs: Inputs) -> list[str]:
     lines = ["## Inputs", ""]
     for s in inputs.all():
@@ -367,6 +381,7 @@ def build_report(recipe: ReportRecipe, out_dir: Path) -> tuple[str, Inputs]:
         *processbench_section(inputs),
         *bestofn_section(inputs, out_dir),
         *search_section(inputs, out_dir),
+        *viewer_section(out_dir),
         *inputs_section(inputs),
     ]
     return "\n".join(parts).rstrip() + "\n", inputs

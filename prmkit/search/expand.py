@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from prmkit.engines.base import derive_seed
 from prmkit.search.recipe import MethodSpec, survivors
-from prmkit.search.tree import Node, StepPolicy, StepScorer, ranked
+from prmkit.search.tree import CandidateScorer, Node, StepPolicy, ranked
 
 
 class Expander:
@@ -20,7 +20,7 @@ class Expander:
 
     counts_rejections = False
 
-    def __init__(self, policy: StepPolicy, prm: StepScorer) -> None:
+    def __init__(self, policy: StepPolicy, prm: CandidateScorer) -> None:
         self.policy = policy
         self.prm = prm
         self.rejected: dict[int, int] = defaultdict(int)
@@ -51,7 +51,7 @@ class EarlyReject(Expander):
 
     counts_rejections = True
 
-    def __init__(self, policy: StepPolicy, prm: StepScorer, spec: MethodSpec) -> None:
+    def __init__(self, policy: StepPolicy, prm: CandidateScorer, spec: MethodSpec) -> None:
         super().__init__(policy, prm)
         self.spec = spec
 

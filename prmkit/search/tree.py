@@ -175,7 +175,7 @@ class StepPolicy:
         return child
 
 
-class StepScorer:
+class CandidateScorer:
     """PRM scores of candidates' whole prefixes (the step in progress included, when there is one)."""
 
     def __init__(self, scorer: Scorer, problems: list[str], aggregate: str, ledger: Ledger) -> None:

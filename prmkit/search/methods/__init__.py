@@ -18,7 +18,7 @@ from prmkit.grading.voting import group_answers
 from prmkit.records import Record
 from prmkit.registry import Registry
 from prmkit.search.recipe import MethodSpec, SearchSampling
-from prmkit.search.tree import UNSCORED, Boundary, Ledger, Node, StepPolicy, StepScorer, ranked
+from prmkit.search.tree import UNSCORED, Boundary, CandidateScorer, Ledger, Node, StepPolicy, ranked
 
 
 @dataclass
@@ -58,7 +58,7 @@ class SearchContext:
     draw_size: int
     _draw: Draw | None = None
 
-    def tools(self, aggregate: str) -> tuple[StepPolicy, StepScorer, Ledger]:
+    def tools(self, aggregate: str) -> tuple[StepPolicy, CandidateScorer, Ledger]:
         """A policy and a scorer that charge a fresh ledger: each (method, budget) is accounted on its own."""
         ledger = Ledger.for_problems(len(self.problems))
         s = self.sampling
@@ -75,7 +75,7 @@ class SearchContext:
             ledger,
             [p.id for p in self.problems],
         )
-        return policy, StepScorer(self.scorer, [p.problem for p in self.problems], aggregate, ledger), ledger
+        return policy, CandidateScorer(self.scorer, [p.problem for p in self.problems], aggregate, ledger), ledger
 
     def draw(self) -> Draw:
         """The chunk's one draw of `draw_size` whole solutions per problem, sampled and scored on first use."""

@@ -327,13 +327,21 @@ ROUNDS = [
 
 
 @pytest.mark.parametrize(
-    "model,fmt", [("qwen", "qwen_prm"), ("chat", "math_shepherd"), ("chat", "rlhflow"), ("skywork", "skywork")]
+    "model,fmt,options",
+    [
+        ("qwen", "qwen_prm", {}),
+        ("chat", "math_shepherd", {}),
+        ("chat", "rlhflow", {}),
+        ("skywork", "skywork", {}),
+        ("policy", "likelihood", {"scale": 0.3, "bias": 2.0}),  # every token's log-probability is read
+    ],
 )
-def test_prefix_cache_scores_equal_full_rescoring_for_fewer_tokens(models, model, fmt):
+def test_prefix_cache_scores_equal_full_rescoring_for_fewer_tokens(models, model, fmt, options):
     """With prefix_cache_mb, a candidate extending a scored one runs only its new tokens: the same scores
     (within 1e-5) as scoring it whole, and PRM-scored tokens count what was computed."""
-    plain = make_scorer("hf", model=str(models[model]), format=fmt, device="cpu")
-    cached = make_scorer("hf", model=str(models[model]), format=fmt, device="cpu", prefix_cache_mb=64)
+    kw = {"model": str(models[model]), "format": fmt, "format_options": options, "device": "cpu"}
+    plain = make_scorer("hf", **kw)
+    cached = make_scorer("hf", prefix_cache_mb=64, **kw)
     for items in ROUNDS:
         want, got = plain.score(items), cached.score(items)
         for w, g in zip(want, got):

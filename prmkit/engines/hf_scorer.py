@@ -45,6 +45,8 @@ class Head:
     """
 
     sliced = False
+    dense = False
+    """Step scores read every token's output (a likelihood PRM), not only the step positions'."""
 
     def __init__(self, model: Any) -> None:
         self.model = model.eval()
@@ -146,15 +148,18 @@ class ImplicitHead(Head):
 class LikelihoodHead(Head):
     """Per-token log pi(t_k | <k) of the checkpoint (0 at k = 0): what a likelihood PRM calibrates."""
 
-    @property
-    def supports_cache(self) -> bool:
-        return False  # every token's log-probability is read
+    dense = True
 
     def forward(
         self, ids: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, positions: Any = None, cache: Any = None
     ) -> torch.Tensor:
-        logp = ImplicitHead._token_logprobs(self.model, ids, mask)
-        return torch.cat([logp.new_zeros((logp.shape[0], 1)), logp], dim=1)
+        """[batch, seq]: 0, then log pi of tokens 1..; continuing a cache, log pi of the input's tokens 1.. only
+        (token 0 is the cached prefix's last token, re-run for the logits that predict token 1)."""
+        continuing = cache is not None and cache.get_seq_length() > 0
+        logits = self.model(input_ids=ids, attention_mask=mask, **self.cache_kwargs(positions, cache)).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), -1)
+        logp = torch.gather(logp, 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        return logp if continuing else torch.cat([logp.new_zeros((logp.shape[0], 1)), logp], dim=1)
 
 
 HEADS: Registry[Callable[..., Head]] = Registry("PRM head kind")
@@ -346,7 +351,7 @@ class HFScorer:
             for i, e in enumerate(encoded):
                 if e.step_positions:
                     entry = self.prefix_cache.longest(e.input_ids, [p + 1 for p in e.step_positions])
-                    if entry is not None and all(p in entry.rows for p in e.step_positions if p < entry.length):
+                    if entry is not None and entry.covers(e.step_positions):
                         hits[i] = entry
         full = [i for i, e in enumerate(encoded) if e.step_positions and i not in hits]
         for batch in self.batches([len(encoded[i].input_ids) for i in full]):
@@ -356,10 +361,11 @@ class HFScorer:
             if progress is not None:
                 progress(len(rows))
         extended = list(hits)
-        for batch in self.batches([len(encoded[i].input_ids) - hits[i].length for i in extended]):
+        for batch in self.batches([len(encoded[i].input_ids) - hits[i].kv_length for i in extended]):
             rows = [extended[b] for b in batch]
             for i, scores in zip(rows, self._extend_batch([encoded[i] for i in rows], [hits[i] for i in rows])):
-                results[i] = ScoredSteps(scores, encoded[i].dropped_steps, len(encoded[i].input_ids) - hits[i].length)
+                computed = len(encoded[i].input_ids) - hits[i].kv_length
+                results[i] = ScoredSteps(scores, encoded[i].dropped_steps, computed)
             if progress is not None:
                 progress(len(rows))
         self.stats.count_truncation(encoded, self.max_length)
@@ -389,23 +395,27 @@ class HFScorer:
             out.append(self.format.step_scores(output[r], positions, **e.extra))
             if cache is not None:
                 kv = [(layer.keys[r], layer.values[r]) for layer in cache.layers]
-                self._remember(e, kv, {p: output[r][q] for p, q in zip(e.step_positions, positions)})
+                if self.head.dense:
+                    self._remember(e, kv, {}, output[r][: len(e.input_ids)])
+                else:
+                    self._remember(e, kv, {p: output[r][q] for p, q in zip(e.step_positions, positions)})
         return out
 
     def _extend_batch(self, rows: list[Any], entries: list[CachedPrefix]) -> list[list[float]]:
         """One pass over the new tokens of sequences that extend cached prefixes: each row's cached KV
         left-padded to the longest prefix, its new tokens right-padded, at their true positions."""
         device = self.head.device
-        past = max(x.length for x in entries)
-        new = [e.input_ids[x.length :] for e, x in zip(rows, entries)]
+        starts = [x.kv_length for x in entries]
+        past = max(starts)
+        new = [e.input_ids[st:] for e, st in zip(rows, starts)]
         width = max(len(n) for n in new)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), past + width), dtype=torch.long)
         positions = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, (n, x) in enumerate(zip(new, entries)):
+        for r, (n, st) in enumerate(zip(new, starts)):
             ids[r, : len(n)] = torch.tensor(n, dtype=torch.long)
-            mask[r, past - x.length : past + len(n)] = 1
-            positions[r] = x.length + torch.arange(width)
+            mask[r, past - st : past + len(n)] = 1
+            positions[r] = st + torch.arange(width)
         cache = _empty_cache()
         for layer in range(len(entries[0].layers)):
             k0, v0 = entries[0].layers[layer]
@@ -413,31 +423,54 @@ class HFScorer:
             values = v0.new_zeros((len(rows), v0.shape[0], past, v0.shape[2]))
             for r, x in enumerate(entries):
                 k, v = x.layers[layer]
-                keys[r, :, past - x.length :] = k
-                values[r, :, past - x.length :] = v
+                keys[r, :, past - x.kv_length :] = k
+                values[r, :, past - x.kv_length :] = v
             cache.update(keys.to(device), values.to(device), layer)
-        fresh = [[p - x.length for p in e.step_positions if p >= x.length] for e, x in zip(rows, entries)]
+        fresh = [[p - st for p in e.step_positions if p >= x.length] for e, x, st in zip(rows, entries, starts)]
         keep_list = sorted({q for f in fresh for q in f})
         index = {q: k for k, q in enumerate(keep_list)}
         keep = torch.tensor(keep_list, dtype=torch.long, device=device)
         output = self.head.forward(ids.to(device), mask.to(device), keep, positions.to(device), cache).float().cpu()
         self.stats.forward_passes += 1
         out = []
-        for r, (e, x, f) in enumerate(zip(rows, entries, fresh)):
-            at = {x.length + q: output[r][index[q] if self.head.sliced else q] for q in f}
+        for r, (e, x, f, st) in enumerate(zip(rows, entries, fresh, starts)):
+            span = slice(past - st, past + len(new[r]))
+            kv = [(layer.keys[r, :, span], layer.values[r, :, span]) for layer in cache.layers]
+            if self.head.dense:
+                assert x.dense is not None
+                full = torch.cat([x.dense[: st + 1], output[r][: len(new[r]) - 1]])
+                out.append(self.format.step_scores(full, e.step_positions, **e.extra))
+                self._remember(e, kv, {}, full)
+                continue
+            at = {st + q: output[r][index[q] if self.head.sliced else q] for q in f}
             step_rows = {p: x.rows[p] if p < x.length else at[p] for p in e.step_positions}
             stacked = torch.stack([step_rows[p] for p in e.step_positions])
             out.append(self.format.step_scores(stacked, list(range(len(e.step_positions))), **e.extra))
-            span = slice(past - x.length, past + len(new[r]))
-            self._remember(e, [(layer.keys[r, :, span], layer.values[r, :, span]) for layer in cache.layers], step_rows)
+            self._remember(e, kv, step_rows)
         return out
 
-    def _remember(self, e: Any, layers: list[tuple[torch.Tensor, torch.Tensor]], rows: dict[int, torch.Tensor]) -> None:
-        """Cache the sequence through its last step's score token (what a child with more steps shares)."""
+    def _remember(
+        self,
+        e: Any,
+        layers: list[tuple[torch.Tensor, torch.Tensor]],
+        rows: dict[int, torch.Tensor],
+        dense: torch.Tensor | None = None,
+    ) -> None:
+        """Cache the sequence through its last step's score token (what a child with more steps shares); a dense
+        head keeps one token less of KV, so a child re-runs that token for the logits that predict its next one."""
         assert self.prefix_cache is not None
         length = e.step_positions[-1] + 1
-        kept = [(k[:, :length].detach().clone().cpu(), v[:, :length].detach().clone().cpu()) for k, v in layers]
-        self.prefix_cache.put(e.input_ids, CachedPrefix(length, kept, {p: r.clone() for p, r in rows.items()}))
+        kv_length = length - 1 if dense is not None else length
+        if kv_length < 1:
+            return
+        kept = [(k[:, :kv_length].detach().clone().cpu(), v[:, :kv_length].detach().clone().cpu()) for k, v in layers]
+        entry = CachedPrefix(
+            length,
+            kept,
+            {p: r.clone() for p, r in rows.items()},
+            dense[:length].detach().clone() if dense is not None else None,
+        )
+        self.prefix_cache.put(e.input_ids, entry)
 
 
 def _empty_cache() -> Any:

@@ -17,17 +17,29 @@ import torch
 
 @dataclass
 class CachedPrefix:
-    """The first `length` tokens of a scored sequence: per layer (key, value) [kv_heads, length, head_dim],
-    and the output row at each step position inside the prefix."""
+    """The first `length` tokens of a scored sequence: per layer (key, value) [kv_heads, kv_length, head_dim]
+    and either the output row at each step position inside the prefix (`rows`: heads read at step positions) or
+    every token's output (`dense`, [length]: heads whose step scores sum per-token values). A dense head keeps the
+    KV of one token fewer (kv_length = length - 1): re-running the last token gives the next token's logits."""
 
     length: int
     layers: list[tuple[torch.Tensor, torch.Tensor]]
     rows: dict[int, torch.Tensor]
+    dense: torch.Tensor | None = None
+
+    @property
+    def kv_length(self) -> int:
+        return int(self.layers[0][0].shape[1]) if self.layers else 0
+
+    def covers(self, step_positions: list[int]) -> bool:
+        """Whether every step score inside the prefix can be read from the entry."""
+        return self.dense is not None or all(p in self.rows for p in step_positions if p < self.length)
 
     @property
     def nbytes(self) -> int:
         kv = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in self.layers)
-        return kv + sum(r.numel() * r.element_size() for r in self.rows.values())
+        dense = self.dense.numel() * self.dense.element_size() if self.dense is not None else 0
+        return kv + dense + sum(r.numel() * r.element_size() for r in self.rows.values())
 
 
 class PrefixCache:

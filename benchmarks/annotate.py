@@ -199,15 +199,25 @@ def label_table(
     drawn = [json.loads(x) for x in solutions.read_text().splitlines()]
     acc = sum(bool(d["correct"]) for d in drawn) / len(drawn)
     rows: dict[str, dict[str, Any]] = {}
-    runs = [("mc", "mc", True), ("mc, all k", "mc", False), ("binary", "binary", True)]
-    runs += [("binary, all k", "binary", False), ("omega", "omega", True), ("consensus", "consensus", True)]
-    for name, method, early in runs:
+    from prmkit.annotate.methods import binary as binary_module
+
+    split = binary_module.SPLIT
+    runs = [("mc", "mc", True, split), ("mc, all k", "mc", False, split), ("binary", "binary", True, split)]
+    runs += [("binary, all k", "binary", False, split), ("binary, midpoint, all k", "binary", False, 0.5)]
+    runs += [("omega", "omega", True, split), ("consensus", "consensus", True, split)]
+    for name, method, early, where in runs:
         out = work / name.replace(", ", "-").replace(" ", "_")
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
         d = annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None)
         d["rollout"]["early_stop"] = early
-        annotate(AnnotateRecipe.model_validate(d), "bench")
+        binary_module.SPLIT = where  # the midpoint row: binary search as it was before the one-third split
+        binary_module.probes_at_most.cache_clear()
+        try:
+            annotate(AnnotateRecipe.model_validate(d), "bench")
+        finally:
+            binary_module.SPLIT = split
+            binary_module.probes_at_most.cache_clear()
         wall = time.perf_counter() - start
         m = json.loads((out / "metrics.json").read_text())
         audits = m.get("audit", {})
@@ -261,8 +271,15 @@ def label_table(
         same = rows[early].get("first_error_f1") == rows[full].get("first_error_f1")
         console.print(
             f"  early stopping, {what}: {saved:.0%} fewer generated tokens than all k, first-error F1 "
-            f"{'identical' if same else 'DIFFERENT'} (target for binary: >= 35% fewer)"
+            f"{'identical' if same else 'DIFFERENT'}"
         )
+    old, new = rows["binary, midpoint, all k"], rows["binary"]
+    saved = 1 - new["total_tokens"] / old["total_tokens"] if old["total_tokens"] else 0.0
+    console.print(
+        f"  binary (one-third split, early stopping) vs binary as before (midpoint, all k): {saved:.0%} fewer "
+        f"generated tokens (target >= 35%), first-error F1 {fmt(new.get('first_error_f1'))} vs "
+        f"{fmt(old.get('first_error_f1'))}, step acc {fmt(new.get('step_accuracy'))} vs {fmt(old.get('step_accuracy'))}"
+    )
     mc, binary = rows["mc (hard), all k"], rows["binary"]
     ratio = binary["total_tokens"] / mc["total_tokens"] if mc["total_tokens"] else float("nan")
     f_mc, f_bin = mc.get("first_error_f1"), binary.get("first_error_f1")

@@ -36,6 +36,13 @@ from prmkit.models.tiny import count_parameters, make_tiny_model  # noqa: E402
 ENGINE_KWARGS = {"hf": {"device": "cpu"}, "vllm": {"device": "auto"}}
 
 
+def warm_up(params: SamplingParams) -> SamplingParams:
+    """The parameters for a warm-up call on the first two prompts (their two seeds)."""
+    from dataclasses import replace
+
+    return replace(params, prompt_seeds=params.prompt_seeds[:2]) if params.prompt_seeds else params
+
+
 def measure(
     engine: str, model_dir: Path, prompts: list[str], params: SamplingParams, repeats: int, max_batch_size: int
 ) -> dict[str, float]:
@@ -44,7 +51,7 @@ def measure(
     sampler = make_sampler(engine, model=str(model_dir), max_batch_size=max_batch_size, **ENGINE_KWARGS[engine])
     startup = time.perf_counter() - t0
     try:
-        sampler.generate(prompts[:2], params)  # warm-up
+        sampler.generate(prompts[:2], warm_up(params))
         best = 0.0
         for _ in range(repeats):
             start = time.perf_counter()
@@ -85,7 +92,7 @@ def measure_vllm_and_raw(
     expected = len(prompts) * params.n * params.max_new_tokens
     best = {"prmkit": 0.0, "raw": 0.0}
     try:
-        sampler.generate(prompts[:2], params)  # warm-up
+        sampler.generate(prompts[:2], warm_up(params))
         for _ in range(repeats):
             start = time.perf_counter()
             out = sampler.generate(prompts, params)

@@ -32,7 +32,9 @@ def tiny_prm(folder: Path, hidden: int) -> Path:
     """A random prmkit-format PRM (token classifier) with its prmkit_prm.json."""
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
-    lm = make_tiny_model(folder / "lm", hidden_size=hidden, num_layers=2, num_heads=max(2, hidden // 32))
+    lm = make_tiny_model(
+        folder / "lm", hidden_size=hidden, num_layers=2, num_heads=max(2, hidden // 32), max_position_embeddings=8192
+    )  # ProcessBench's longest solutions run to a few thousand tokens of this character-level tokenizer
     config = AutoConfig.from_pretrained(lm)
     config.num_labels = 2
     torch.manual_seed(0)
@@ -80,7 +82,7 @@ def processbench_items(path: str, limit: int) -> list[tuple[str, list[str]]]:
 def measure(engine: str, prm: Path, items: list, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Best wall time of one pass per solution and of one pass per prefix, tokens run, score agreement."""
     kwargs = {"device": "cpu"} if engine == "hf" else {"device": "auto"}
-    scorer = make_scorer(engine, model=str(prm), max_batch_size=args.batch, **kwargs)
+    scorer = make_scorer(engine, model=str(prm), max_batch_size=args.batch, max_length=args.max_length, **kwargs)
     prefixes = [(p, s[: k + 1]) for p, s in items for k in range(len(s))]
     try:
         scorer.score(items[:4])  # warm-up
@@ -94,12 +96,13 @@ def measure(engine: str, prm: Path, items: list, args: argparse.Namespace) -> di
                 best[name] = min(best[name], time.perf_counter() - t0)
                 tokens[name] = scorer.stats.scored_tokens - before
                 if name == "one pass per solution":
-                    one_pass = [s for r in result for s in r.scores]
+                    one_pass = [list(r.scores) for r in result]
                 else:
-                    per_prefix = [r.scores[-1] for r in result if r.scores]
+                    last = iter([r.scores[-1] if r.scores else None for r in result])
+                    per_prefix = [[next(last) for _ in s] for _, s in items]
     finally:
         scorer.close()
-    agree = max(abs(a - b) for a, b in zip(one_pass, per_prefix))
+    agree = max(abs(a - b) for xs, ys in zip(one_pass, per_prefix) for a, b in zip(xs, ys) if b is not None)
     return {name: {"wall": wall, "tokens": tokens[name], "agree": agree} for name, wall in best.items()}
 
 
@@ -112,6 +115,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--processbench", default=None, help="a ProcessBench .json file: score its real solutions")
+    ap.add_argument("--max-length", type=int, default=None, help="the PRM's length cap (default: the model's)")
     ap.add_argument("--engines", default="hf", help="comma-separated: hf, vllm")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -345,7 +345,9 @@ class HFScorer:
         results: list[ScoredSteps | None] = [None] * len(items)
         for i, e in enumerate(encoded):
             if not e.step_positions:
-                results[i] = ScoredSteps([], e.dropped_steps, 0)
+                results[i] = ScoredSteps([], e.dropped_steps, 0)  # nothing to score: no pass runs
+        if progress is not None and any(r is not None for r in results):
+            progress(sum(r is not None for r in results))
         hits: dict[int, CachedPrefix] = {}
         if self.prefix_cache is not None:
             for i, e in enumerate(encoded):

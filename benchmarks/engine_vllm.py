@@ -118,7 +118,7 @@ def scorer_overhead(args: argparse.Namespace, console: Console, tmp: Path) -> No
 
     from prmkit.engines import make_scorer
 
-    lm = make_tiny_model(tmp / "scorer_lm", "qwen2", seed=0, **SIZES[args.scorer_size])
+    lm = make_tiny_model(tmp / "scorer_lm", "qwen2", seed=0, max_position_embeddings=4096, **SIZES[args.scorer_size])
     config = AutoConfig.from_pretrained(lm)
     config.num_labels = 2
     torch.manual_seed(0)
@@ -132,7 +132,9 @@ def scorer_overhead(args: argparse.Namespace, console: Console, tmp: Path) -> No
     t0 = time.perf_counter()
     scorer = make_scorer("vllm", model=str(tmp / "prm"), format="prmkit", device="auto")
     startup = time.perf_counter() - t0
+    start = time.perf_counter()
     encoded = [scorer.format.encode(scorer.tokenizer, p, s, scorer.max_length) for p, s in items]
+    render_s = time.perf_counter() - start  # what prmkit's call does first: render and tokenize each solution
     prompts = [{"prompt_token_ids": e.input_ids} for e in encoded]
     tokens = sum(len(e.input_ids) for e in encoded)
     best = {"prmkit": 0.0, "raw": 0.0}
@@ -147,6 +149,10 @@ def scorer_overhead(args: argparse.Namespace, console: Console, tmp: Path) -> No
             best["raw"] = max(best["raw"], tokens / (time.perf_counter() - start))
     finally:
         scorer.close()
+    console.print(
+        f"prmkit's scorer renders and tokenizes the solutions itself: {render_s:.3f} s of its call "
+        f"({render_s * best['prmkit'] / tokens:.0%}); raw LLM.encode gets the token ids ready"
+    )
     table = Table(
         title=f"PRM scorer: {args.scorer_solutions} solutions x {args.scorer_steps} steps "
         f"({tokens / len(items):.0f} tokens each), {args.scorer_size} token classifier; start-up {startup:.1f} s",
@@ -174,6 +180,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads for hf (0: torch's default)")
     parser.add_argument("--model", default=None, help="a real model (folder or .gguf) instead of the tiny sizes")
     parser.add_argument("--scorer", action="store_true", help="also: the PRM scorer against raw LLM.encode")
+    parser.add_argument("--only-scorer", action="store_true", help="only the PRM scorer part")
     parser.add_argument("--scorer-size", default="world")
     parser.add_argument("--scorer-solutions", type=int, default=64)
     parser.add_argument("--scorer-steps", type=int, default=12, help="ProcessBench solutions have ~6-12 steps")
@@ -194,6 +201,9 @@ def main() -> None:
         prompt_seeds=[1000 + i for i in range(len(prompts))],
     )
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only_scorer:
+            scorer_overhead(args, console, Path(tmp))
+            return
         if args.model:
             models: dict[str, Path | str] = {Path(args.model).name: args.model}
         else:

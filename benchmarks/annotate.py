@@ -203,7 +203,7 @@ def label_table(
 
     split = binary_module.SPLIT
     runs = [("mc", "mc", True, split), ("mc, all k", "mc", False, split), ("binary", "binary", True, split)]
-    runs += [("binary, all k", "binary", False, split), ("binary, midpoint, all k", "binary", False, 0.5)]
+    runs += [("binary, all k", "binary", False, split), ("binary, one-third split", "binary", True, 1 / 3)]
     runs += [("omega", "omega", True, split), ("consensus", "consensus", True, split)]
     for name, method, early, where in runs:
         out = work / name.replace(", ", "-").replace(" ", "_")
@@ -211,7 +211,7 @@ def label_table(
         start = time.perf_counter()
         d = annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None)
         d["rollout"]["early_stop"] = early
-        binary_module.SPLIT = where  # the midpoint row: binary search as it was before the one-third split
+        binary_module.SPLIT = where  # the one-third row: probes earlier prefixes (see binary.SPLIT)
         binary_module.probes_at_most.cache_clear()
         try:
             annotate(AnnotateRecipe.model_validate(d), "bench")
@@ -273,10 +273,10 @@ def label_table(
             f"  early stopping, {what}: {saved:.0%} fewer generated tokens than all k, first-error F1 "
             f"{'identical' if same else 'DIFFERENT'}"
         )
-    old, new = rows["binary, midpoint, all k"], rows["binary"]
+    old, new = rows["binary, all k"], rows["binary, one-third split"]
     saved = 1 - new["total_tokens"] / old["total_tokens"] if old["total_tokens"] else 0.0
     console.print(
-        f"  binary (one-third split, early stopping) vs binary as before (midpoint, all k): {saved:.0%} fewer "
+        f"  binary with a one-third split and early stopping vs the midpoint with all k: {saved:.0%} fewer "
         f"generated tokens (target >= 35%), first-error F1 {fmt(new.get('first_error_f1'))} vs "
         f"{fmt(old.get('first_error_f1'))}, step acc {fmt(new.get('step_accuracy'))} vs {fmt(old.get('step_accuracy'))}"
     )

@@ -150,9 +150,9 @@ def test_prefilter_and_rollout_cap(tmp_path, oracle):
     run(recipe(tmp_path, data, "mc", prefilter={"enabled": True}), "r.yaml")
     ids = [json.loads(x)["id"] for x in (tmp_path / "mc" / "labels.jsonl").read_text().splitlines()]
     assert ids == ["mixed/0", "mixed/1"]
-    run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=9), "r.yaml")
+    run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=6), "r.yaml")
     metrics = json.loads((tmp_path / "binary" / "metrics.json").read_text())
-    assert metrics["counts"]["dropped by rollout cap"] == 3  # 9 (3 probes x k 3) fit one solution per problem
+    assert metrics["counts"]["dropped by rollout cap"] == 3  # 6 (2 probes x k 3) fit one solution per problem
 
 
 def test_judge_verdict_parsing():

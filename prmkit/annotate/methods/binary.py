@@ -3,8 +3,8 @@
 A prefix is good when any of its k rollouts reaches the reference answer (with early stopping, rolled out in
 waves until the first one does: the same verdict for fewer rollouts). For a solution whose final
 answer is wrong, the empty prefix is taken as good and the whole solution as bad; bisection keeps that
-invariant until the first bad prefix is pinned, whose last step is the first error. Probes sit a third of the
-way into the interval rather than at its midpoint (see SPLIT). A solution with a
+invariant until the first bad prefix is pinned, whose last step is the first error (probing the midpoint; see
+SPLIT for the one-third split measured against it). A solution with a
 right final answer is labelled all good without rollouts (as OmegaPRM searches only wrong ones). All
 records of a chunk bisect in lockstep, one batched engine call per round.
 """
@@ -17,12 +17,12 @@ from prmkit.annotate.methods import Annotation, LabelContext, labels_from_first_
 from prmkit.annotate.rollouts import RolloutCost, RolloutRunner
 from prmkit.records import Record
 
-SPLIT = 1 / 3
-"""Where in the open interval (lo, hi) the next probe sits. A good prefix costs one wave of rollouts with early
-stopping (its first success ends it), a bad one all k; probing a third of the way in, where a prefix is good more
-often, spent 36-41% fewer generated tokens than the midpoint with all k rollouts on the arithmetic world at equal
-or better first-error F1 (benchmarks/annotate.py, simulated policy, seeds 0-2; the midpoint with early stopping
-alone: 22-28%)."""
+SPLIT = 0.5
+"""Where in the open interval (lo, hi) the next probe sits: the midpoint. Probing a third of the way in (where
+prefixes are good more often, and a good prefix costs one wave with early stopping) spent 36-41% fewer generated
+tokens than the midpoint with all k on benchmarks/annotate.py's simulated policy at equal F1, but on the quickstart
+policy (k = 4, whose rollouts from a good prefix often all fail) it lost 6.5 first-error F1 points (0.720 against
+0.785): more probes, each a chance to call a good prefix bad. So the midpoint stays; the benchmark shows both."""
 
 
 def probe(lo: int, hi: int) -> int:
@@ -40,11 +40,11 @@ def probes_at_most(n: int) -> int:
 
 
 def _binary_worst_case(n_steps: int, k: int) -> int:
-    """k rollouts per probe, at most probes_at_most(n) probes (about log_1.5 n)."""
+    """k rollouts per probe, at most probes_at_most(n) probes (ceil(log2 n) at the midpoint)."""
     return k * max(1, probes_at_most(n_steps))
 
 
-@register_labeller("binary", worst_case=_binary_worst_case, worst_case_rule="k x probes(steps) (about log_1.5 steps)")
+@register_labeller("binary", worst_case=_binary_worst_case, worst_case_rule="k x ceil(log2 steps)")
 def binary_search(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     lo = [0] * len(records)
     hi = [len(r.steps) for r in records]

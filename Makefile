@@ -31,6 +31,8 @@ $(STAMP): pyproject.toml
 	# TRL's PRMTrainer, to read prmkit's TRL export back with TRL's own tokenize_row (tests only; --no-deps: it
 	# runs on the transformers and datasets installed above; 0.24 is the last release with PRMTrainer).
 	$(PIP) install -q --no-deps "trl==0.24.0"
+	# OpenRLHF's ProcessRewardDataset, likewise (0.8.5: its last release with the PRM dataset; --no-deps).
+	$(PIP) install -q --no-deps "openrlhf==0.8.5"
 	touch $(STAMP)
 
 # The main job on the embedded world (CPU, no downloads): the whole chain, each stage handing its

@@ -170,3 +170,27 @@ def test_trl_rows_through_trls_own_prm_tokenizer(labelled, tmp_path):
         )
         marked = [y for y in features["labels"] if y != -100]
         assert marked == [int(x) for x in row["labels"]]
+
+
+def test_openrlhf_rows_through_openrlhfs_own_process_reward_dataset(tmp_path, labelled):
+    """OpenRLHF's ProcessRewardDataset (openrlhf 0.8.5, `make test` installs it) reads the exported rows: each
+    label lands on its step's placeholder token, as OpenRLHF's PRM trainer reads it."""
+    pytest.importorskip("openrlhf", reason="OpenRLHF is not installed (make test installs 0.8.5 with --no-deps)")
+    from types import SimpleNamespace
+
+    from openrlhf.datasets import ProcessRewardDataset
+
+    from prmkit.models.tiny import train_tokenizer
+
+    out = export(tmp_path, labelled, "openrlhf")
+    rows = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    tok = train_tokenizer(kind="char", extra_tokens=["ки"])
+    args = SimpleNamespace(input_key="input", label_key="value", placeholder_token="ки", reward_tokens=["+", "-"])
+    columns = {"input": [r["input"] for r in rows], "value": [r["value"] for r in rows]}
+    dataset = ProcessRewardDataset(columns, tok, max_length=2048, strategy=SimpleNamespace(args=args))
+    plus, minus = tok.convert_tokens_to_ids("+"), tok.convert_tokens_to_ids("-")
+    for k, row in enumerate(rows):
+        input_ids, _, labels = dataset[k]
+        marked = labels[labels != -100].tolist()
+        assert marked == [plus if v == "+" else minus for v in row["value"]]
+        assert (input_ids[labels != -100] == tok.convert_tokens_to_ids("ки")).all()

@@ -42,16 +42,21 @@ class Head:
         self.model = model.eval()
 
     @property
-    def supports_cache(self) -> bool:
-        """Whether a pass may continue from a prefix's KV cache (the model takes past_key_values)."""
-        return "past_key_values" in inspect.signature(self.model.forward).parameters
+    def cache_keyword(self) -> str | None:
+        """The model's KV-cache argument: `cache` (transformers >= 5.20) or `past_key_values` (before); None: none."""
+        params = inspect.signature(self.model.forward).parameters
+        return next((k for k in ("cache", "past_key_values") if k in params), None)
 
-    @staticmethod
-    def cache_kwargs(positions: torch.Tensor | None, cache: Any) -> dict[str, Any]:
+    @property
+    def supports_cache(self) -> bool:
+        """Whether a pass may continue from a prefix's KV cache (the model takes one)."""
+        return self.cache_keyword is not None
+
+    def cache_kwargs(self, positions: torch.Tensor | None, cache: Any) -> dict[str, Any]:
         """What a forward pass takes to fill (or continue) `cache`: none of it without a cache."""
         if cache is None:
             return {}
-        kwargs: dict[str, Any] = {"past_key_values": cache, "use_cache": True}
+        kwargs: dict[str, Any] = {self.cache_keyword or "past_key_values": cache, "use_cache": True}
         if positions is not None:
             kwargs["position_ids"] = positions
         return kwargs

@@ -95,6 +95,9 @@ def model_card(recipe: Any, meta: dict[str, Any], metrics: dict[str, Any], path:
         "With prmkit: `prmkit score RECIPE` with `prm: {model: <this folder>}` "
         "(`prmkit_prm.json` here tells it the format)"
         + ("; `prm.engine: vllm` runs it on vLLM's pooling runner." if served else "; the hf engine runs it."),
+        "",
+        "As step rewards in Python (an RL reward function): `from prmkit.score import StepScorer; "
+        'StepScorer("<this folder>").score(problem, steps)` gives one score in [0, 1] per step.',
     ]
     if snippet:
         lines += ["", "With plain transformers (what prmkit computes; a test checks they agree):", "", snippet]

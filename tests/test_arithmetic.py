@@ -113,7 +113,7 @@ def test_difficulty_errors_name_the_key():
         as_difficulty({"colour": 1}, where="task.difficulty")
     with pytest.raises(RecipeError, match="ops must"):
         as_difficulty({"ops": ["+", "^"]})
-    with pytest.raises(RecipeError, match="easy, hard, medium"):
+    with pytest.raises(RecipeError, match="easy, hard, long, medium"):
         as_difficulty("impossible")
     assert as_difficulty({"preset": "hard", "max_ops": 7}).max_ops == 7
     assert as_difficulty({"preset": "hard", "max_ops": 7}).mul_max == DIFFICULTIES.get("hard").mul_max

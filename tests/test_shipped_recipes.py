@@ -32,6 +32,7 @@ STAGE_OF = {
     "score": "score",
     "bench": "bench",
     "report": "report",
+    "view": "view",
 }
 
 

@@ -147,6 +147,29 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def key_options_as_overrides(argv: list[str]) -> list[str]:
+    """`prmkit export DIR --to trl` -> `prmkit export DIR to=trl`: a stage's `key_options` are overrides spelt as
+    flags (dashes for underscores), so they go through the recipe schema like any override."""
+    load_builtin_commands()
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name is None or name not in COMMANDS or not COMMANDS.get(name).key_options:
+        return argv
+    flags = {"--" + key.replace("_", "-"): key for key in COMMANDS.get(name).key_options}
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        flag, eq, value = arg.partition("=")
+        if flag in flags and (eq or i + 1 < len(argv)):
+            out.append(f"{flags[flag]}={value if eq else argv[i + 1]}")
+            i += 1 if eq else 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main() -> None:
+    import sys
+
     quiet_libraries()
-    build_app()(prog_name="prmkit")
+    build_app()(args=key_options_as_overrides(sys.argv[1:]), prog_name="prmkit")

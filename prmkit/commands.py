@@ -28,6 +28,8 @@ class Command:
     (overrides still apply)."""
     output_key: str = "output_dir"
     """The recipe key `--output` sets."""
+    key_options: tuple[str, ...] = ()
+    """Top-level recipe keys also given as `--KEY VALUE` (export: `--to trl`), the same as the override `KEY=VALUE`."""
 
 
 COMMANDS: Registry[Command] = Registry("command")

@@ -142,6 +142,10 @@ def test_export_a_run_folder_without_a_recipe(labelled, tmp_path):
     assert json.loads(res.stdout)["records"] == 2
     rows = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
     assert rows[0]["labels"] == [True, False, False]
+    res = run_cli("export", str(labelled), "--to", "openrlhf", "--labels=soft", "--output", str(tmp_path / "o"))
+    assert res.returncode == 0, res.stderr
+    soft = [json.loads(x) for x in (tmp_path / "o" / "train.jsonl").read_text().splitlines()]
+    assert soft[0]["value"] == [1.0, 0.25, 0.0] and "input" in soft[0]
 
 
 def test_trl_rows_through_trls_own_prm_tokenizer(labelled, tmp_path):

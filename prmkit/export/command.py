@@ -1,7 +1,7 @@
 """`prmkit export RECIPE_OR_RUN`: step-labelled records into TRL's, OpenRLHF's or a Hugging Face data set's layout.
 
-`prmkit export runs/x/annotate --output out to=openrlhf` reads an annotate run folder (or a labelled records
-file) without a recipe.
+`prmkit export runs/x/annotate --to openrlhf --output out` reads an annotate run folder (or a labelled records
+file) without a recipe (`--to`, `--labels`, `--push-to-hub` are the overrides `to=`, `labels=`, `push_to_hub=`).
 
 Outputs (output_dir): `train.jsonl` (trl, openrlhf) or `data/train.parquet` (hf), and `README.md`, a data card:
 source, records, labelling method and rollouts, the label audit where the truth was known, compute, the prmkit
@@ -201,5 +201,13 @@ def _plan(recipe: ExportRecipe) -> dict[str, Any]:
 
 
 register(
-    Command(name="export", help=summary_of(__doc__), recipe=ExportRecipe, run=run, plan=_plan, from_path=from_path)
+    Command(
+        name="export",
+        help=summary_of(__doc__),
+        recipe=ExportRecipe,
+        run=run,
+        plan=_plan,
+        from_path=from_path,
+        key_options=("to", "labels", "push_to_hub"),
+    )
 )

@@ -11,8 +11,9 @@ and "\\n", with the label on the separator), and peak memory.
 Policy part: `prmkit train recipes/quickstart/policy.yaml` (sft from scratch under a time budget):
 training time, tokens/s and final-answer accuracy (greedy and T=0.7) on the world's test split.
 
-TRL's PRMTrainer lives in `trl.experimental.prm` up to trl 1.13.0 (removed in 1.14):
-`pip install trl==1.13.0`. Run: `.venv/bin/python benchmarks/train.py [--steps 150] [--policy]`.
+TRL's PRMTrainer lives in `trl.experimental.prm` up to trl 1.13.0 (removed in 1.14) and at the top of trl 0.x
+(`make test` installs trl 0.24 with --no-deps; `pip install trl==1.13.0` for the figures in the README).
+Run: `.venv/bin/python benchmarks/train.py [--steps 150] [--policy]`.
 """
 
 from __future__ import annotations
@@ -114,7 +115,11 @@ def worker_trl(cfg: dict) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForTokenClassification, AutoTokenizer
-    from trl.experimental.prm import PRMConfig, PRMTrainer
+
+    try:
+        from trl.experimental.prm import PRMConfig, PRMTrainer  # trl 1.x up to 1.13
+    except ImportError:
+        from trl import PRMConfig, PRMTrainer  # trl 0.x (make test installs 0.24)
 
     from prmkit.records import Record
 

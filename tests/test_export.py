@@ -148,30 +148,43 @@ def test_export_a_run_folder_without_a_recipe(labelled, tmp_path):
     assert soft[0]["value"] == [1.0, 0.25, 0.0] and "input" in soft[0]
 
 
-def test_trl_rows_through_trls_own_prm_tokenizer(labelled, tmp_path):
-    """TRL's PRMTrainer.tokenize_row (trl 0.24, `make test` installs it) reads the exported rows: one label per step,
-    on the step separator's token, in the order exported."""
+def trl_prm_trainer():
+    """TRL's PRMTrainer: top-level in trl 0.x, under trl.experimental.prm in 1.x up to 1.13 (removed in 1.14)."""
     trl = pytest.importorskip("trl", reason="TRL is not installed (make test installs trl 0.24 with --no-deps)")
+    if hasattr(trl, "PRMTrainer"):
+        return trl.PRMTrainer
+    try:
+        from trl.experimental.prm import PRMTrainer
+    except ImportError:
+        pytest.skip(f"trl {trl.__version__} ships no PRMTrainer (0.x and 1.x up to 1.13 do; make test installs 0.24)")
+    return PRMTrainer
+
+
+def test_trl_rows_through_trls_own_prm_tokenizer(labelled, tmp_path):
+    """TRL's PRMTrainer.tokenize_row (trl 0.24, `make test` installs it; 1.13 works too) reads the exported rows:
+    one label per step, on the step separator's token, in the order exported."""
+    import inspect
+
     import datasets
+    from transformers import AutoTokenizer
 
     from prmkit.models.tiny import make_tiny_model
 
+    trainer = trl_prm_trainer()
     out = export(tmp_path, labelled, "trl")
     rows = datasets.load_dataset("json", data_files=str(out / "train.jsonl"), split="train")
-    from transformers import AutoTokenizer
-
     tokenizer = AutoTokenizer.from_pretrained(make_tiny_model(tmp_path / "lm"))
+    options = {
+        "step_separator": "\n",
+        "max_length": None,
+        "max_prompt_length": None,
+        "max_completion_length": None,
+        "train_on_last_step_only": False,
+        "is_eval": False,
+    }
+    taken = inspect.signature(trainer.tokenize_row).parameters
     for row in rows:
-        features = trl.PRMTrainer.tokenize_row(
-            row,
-            tokenizer,
-            step_separator="\n",
-            max_length=None,
-            max_prompt_length=None,
-            max_completion_length=None,
-            train_on_last_step_only=False,
-            is_eval=False,
-        )
+        features = trainer.tokenize_row(row, tokenizer, **{k: v for k, v in options.items() if k in taken})
         marked = [y for y in features["labels"] if y != -100]
         assert marked == [int(x) for x in row["labels"]]
 

@@ -60,9 +60,13 @@ def _fail(message: str, code: int) -> None:
 
 def resolve_recipe(command: Command, path: Path, overrides: list[str]) -> Any:
     """The validated recipe: a YAML recipe file, or (for a stage that takes one) a records file or run folder."""
-    if command.from_path is not None and path.suffix not in (".yaml", ".yml") and path.exists():
+    if command.from_path is not None and path.suffix not in (".yaml", ".yml"):
+        from prmkit.errors import RecipeError
         from prmkit.recipe import apply_overrides, validate
 
+        if not path.exists():
+            what = f"prmkit {command.name} takes a recipe, a records file or a run folder"
+            raise RecipeError(f"{path}: not found ({what})")
         return validate(command.recipe, apply_overrides(command.from_path(str(path)), overrides), str(path))
     return load_recipe(command.recipe, path, overrides)
 

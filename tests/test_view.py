@@ -85,3 +85,5 @@ def test_a_folder_without_records_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no labels.jsonl, scored.jsonl, results.jsonl, samples.jsonl here"):
         from_path(str(tmp_path))
     assert from_path(str(tmp_path / "x.jsonl"))["output"] == str(tmp_path / "view.html")
+    res = run_cli("view", str(tmp_path / "nowhere"), "--output", str(tmp_path / "p.html"))
+    assert res.returncode == 2 and "takes a recipe, a records file or a run folder" in res.stderr

@@ -12,6 +12,12 @@ One run prints:
      slips (more on multiplications), carrying its errors on, and a simulated judge that names the true first
      error 70% of the time. It shows the labellers on a policy that solves a fair share of the problems,
      which a few-minute CPU checkpoint does not.
+   The rollout savings are taken apart row by row, each adding one to the row above: `binary, all k` (every
+   probe draws its own k rollouts: the code before early stopping), `early stop` (waves until a success),
+   `+ shared prefixes` (a prefix probed by several solutions, or rounds, rolled out once), `+ solution
+   witnesses` (a right solution through a prefix is a success there: rollout.reuse_solutions) and `binary`
+   (the default: + lazy confirmation, method.bisect_draws 2); likewise `mc, all k` against `mc`. `--seeds
+   0,1,2` runs every table per seed and then pools them: tokens summed, label accuracy averaged.
    omega runs with a smaller search budget than the paper's 100 searches per problem (--omega-searches), and
    L scaled to the character-level world (length_scale 0.2: L = 100 characters).
 2. rollout throughput of the hf engine with prefix sharing (each prefix prefilled once, its KV cache copied to
@@ -21,7 +27,8 @@ One run prints:
    mid-run, started again with the same command; its labels.jsonl must equal an uninterrupted run's, byte
    for byte.
 
-    .venv/bin/python benchmarks/annotate.py [--policy PATH] [--problems 24] [--n 4] [--k 4] [--out runs/bench_annotate]
+    .venv/bin/python benchmarks/annotate.py [--policy PATH] [--problems 24] [--n 4] [--k 4] [--seeds 0,1,2]
+        [--difficulty long] [--no-policy | --no-simulated] [--skip labels,throughput,resume] [--out DIR]
 """
 
 from __future__ import annotations
@@ -155,11 +162,12 @@ def draw_solutions(work: Path, policy: dict[str, Any], problems: int, n: int, se
     )
     shutil.rmtree(work / "sample", ignore_errors=True)
     sample(recipe, "bench")
-    # annotate refuses a solution without steps (an empty generation): label the others
+    # annotate refuses a solution without steps (an empty generation): label the others, from a file beside the
+    # sample recipe, so rollout.reuse_solutions: auto finds it (same policy, prompt, steps and sampling)
     lines = (work / "sample" / "samples.jsonl").read_text().splitlines()
     kept = [x for x in lines if json.loads(x)["steps"]]
-    (work / "solutions.jsonl").write_text("".join(x + "\n" for x in kept))
-    return work / "solutions.jsonl"
+    (work / "sample" / "solutions.jsonl").write_text("".join(x + "\n" for x in kept))
+    return work / "sample" / "solutions.jsonl"
 
 
 def annotate_recipe(
@@ -199,25 +207,28 @@ def label_table(
     drawn = [json.loads(x) for x in solutions.read_text().splitlines()]
     acc = sum(bool(d["correct"]) for d in drawn) / len(drawn)
     rows: dict[str, dict[str, Any]] = {}
-    from prmkit.annotate.methods import binary as binary_module
+    from prmkit.annotate.rollouts import RolloutRunner
 
-    split = binary_module.SPLIT
-    runs = [("mc", "mc", True, split), ("mc, all k", "mc", False, split), ("binary", "binary", True, split)]
-    runs += [("binary, all k", "binary", False, split), ("binary, one-third split", "binary", True, 1 / 3)]
-    runs += [("omega", "omega", True, split), ("consensus", "consensus", True, split)]
-    for name, method, early, where in runs:
-        out = work / name.replace(", ", "-").replace(" ", "_")
+    # (row, method, early stopping, solution witnesses, requests for one prefix share its draws, bisect_draws)
+    runs = [("mc, all k", "mc", False, False, False, None), ("mc", "mc", True, "auto", True, None)]
+    runs += [("binary, all k", "binary", False, False, False, None)]
+    runs += [("binary, early stop", "binary", True, False, False, None)]
+    runs += [("binary, + shared prefixes", "binary", True, False, True, None)]
+    runs += [("binary, + solution witnesses", "binary", True, "auto", True, None)]
+    runs += [("binary", "binary", True, "auto", True, 2)]
+    runs += [("omega", "omega", True, "auto", True, None), ("consensus", "consensus", True, "auto", True, None)]
+    for name, method, early, reuse, share, bisect in runs:
+        out = work / name.replace(", + ", "+").replace(", ", "-").replace(" ", "_")
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
         d = annotate_recipe(out, solutions, policy, method, args.k, args, judge if method == "consensus" else None)
-        d["rollout"]["early_stop"] = early
-        binary_module.SPLIT = where  # the one-third row: probes earlier prefixes (see binary.SPLIT)
-        binary_module.probes_at_most.cache_clear()
+        d["rollout"].update(early_stop=early, reuse_solutions=reuse)
+        d["method"]["bisect_draws"] = bisect
+        RolloutRunner.share_prefixes = share  # off: each request draws and pays its own (the same draws)
         try:
             annotate(AnnotateRecipe.model_validate(d), "bench")
         finally:
-            binary_module.SPLIT = split
-            binary_module.probes_at_most.cache_clear()
+            RolloutRunner.share_prefixes = True
         wall = time.perf_counter() - start
         m = json.loads((out / "metrics.json").read_text())
         audits = m.get("audit", {})
@@ -228,6 +239,8 @@ def label_table(
             "tokens": m["cost"]["generated_tokens_per_solution"],
             "rollouts": m["cost"]["rollouts_per_solution"],
             "total_tokens": m["cost"]["generated_tokens"],
+            "solution_draws": m["cost"].get("solution_draws", 0) / max(1, m["labelled"] + m["rejected"]),
+            "labels": [json.loads(x)["labels"] for x in (out / "labels.jsonl").read_text().splitlines()],
         }
         if name == "mc, all k":
             rows["mc (hard), all k"] = {**base, **(audits.get("mc_hard") or {})}
@@ -250,6 +263,7 @@ def label_table(
         "correct acc",
         "gen tokens / sol",
         "rollouts / sol",
+        "solution draws / sol",
         "wall s",
     ):
         table.add_column(col, justify="left" if col == "labeller" else "right")
@@ -263,23 +277,30 @@ def label_table(
             fmt(r.get("first_error_correct_acc")),
             f"{r['tokens']:.0f}",
             f"{r['rollouts']:.1f}",
+            f"{r['solution_draws']:.1f}",
             f"{r['wall_s']:.0f}",
         )
     console.print(table)
-    for what, early, full in (("binary", "binary", "binary, all k"), ("mc (hard)", "mc (hard)", "mc (hard), all k")):
-        saved = 1 - rows[early]["total_tokens"] / rows[full]["total_tokens"] if rows[full]["total_tokens"] else 0.0
-        same = rows[early].get("first_error_f1") == rows[full].get("first_error_f1")
-        console.print(
-            f"  early stopping, {what}: {saved:.0%} fewer generated tokens than all k, first-error F1 "
-            f"{'identical' if same else 'DIFFERENT'}"
-        )
-    old, new = rows["binary, all k"], rows["binary, one-third split"]
-    saved = 1 - new["total_tokens"] / old["total_tokens"] if old["total_tokens"] else 0.0
     console.print(
-        f"  binary with a one-third split and early stopping vs the midpoint with all k: {saved:.0%} fewer "
-        f"generated tokens (target >= 35%), first-error F1 {fmt(new.get('first_error_f1'))} vs "
-        f"{fmt(old.get('first_error_f1'))}, step acc {fmt(new.get('step_accuracy'))} vs {fmt(old.get('step_accuracy'))}"
+        "  mc, all k and binary, all k: every probe draws its own k rollouts (the code before early stopping); "
+        "each binary row below adds one saving to the row above it; binary (the default) adds lazy confirmation "
+        "(method.bisect_draws 2)"
     )
+    order = ["binary, all k", "binary, early stop", "binary, + shared prefixes", "binary, + solution witnesses"]
+    steps = [*zip(order, order[1:]), ("binary, + solution witnesses", "binary"), ("binary, all k", "binary")]
+    steps += [("mc (hard), all k", "mc (hard)")]
+    for old, new in steps:
+        a, b = rows[old], rows[new]
+        saved = 1 - b["total_tokens"] / a["total_tokens"] if a["total_tokens"] else 0.0
+        same = (
+            "identical labels"
+            if a["labels"] == b["labels"]
+            else (
+                f"first-error F1 {fmt(b.get('first_error_f1'))} vs {fmt(a.get('first_error_f1'))}, "
+                f"step acc {fmt(b.get('step_accuracy'))} vs {fmt(a.get('step_accuracy'))}"
+            )
+        )
+        console.print(f"  {new} against {old}: {saved:.0%} fewer generated tokens, {same}")
     mc, binary = rows["mc (hard), all k"], rows["binary"]
     ratio = binary["total_tokens"] / mc["total_tokens"] if mc["total_tokens"] else float("nan")
     f_mc, f_bin = mc.get("first_error_f1"), binary.get("first_error_f1")
@@ -298,6 +319,31 @@ def label_table(
             f"{ratio:.0%} of mc; target (within 2 points at <= {args.target:.0%} tokens): {'met' if met else 'NOT met'}"
         )
     return rows
+
+
+def pooled(
+    title: str, seeds: list[int], per_seed: list[dict[str, dict[str, Any]]], args: argparse.Namespace, console: Console
+) -> None:
+    """Tokens summed over the seeds' runs; label accuracy averaged over them (each seed: its own solutions)."""
+
+    def tokens(row: str) -> int:
+        return sum(rows[row]["total_tokens"] for rows in per_seed)
+
+    def mean(row: str, key: str) -> str:
+        values = [rows[row].get(key) for rows in per_seed]
+        return "n/a" if None in values else f"{sum(values) / len(values):.3f}"
+
+    console.print(f"[bold]{title}: pooled over seeds {', '.join(map(str, seeds))}[/]")
+    pairs = [("binary, all k", "binary"), ("binary, + shared prefixes", "binary, + solution witnesses")]
+    pairs += [("binary, + solution witnesses", "binary"), ("mc (hard), all k", "mc (hard)")]
+    pairs += [("mc (hard), all k", "binary")]
+    for old, new in pairs:
+        share = tokens(new) / tokens(old) if tokens(old) else float("nan")
+        console.print(
+            f"  {new}: {share:.0%} of {old}'s generated tokens ({1 - share:.0%} fewer); first-error F1 "
+            f"{mean(new, 'first_error_f1')} vs {mean(old, 'first_error_f1')}, step acc {mean(new, 'step_accuracy')} "
+            f"vs {mean(old, 'step_accuracy')} (means over seeds)"
+        )
 
 
 def fmt(x: float | None) -> str:
@@ -414,6 +460,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="rollouts per probed prefix")
     parser.add_argument("--omega-searches", type=int, default=8, help="omega's binary searches per problem")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="", help="comma-separated seeds for the label tables, pooled at the end")
     parser.add_argument("--out", default="runs/bench_annotate")
     parser.add_argument("--no-simulated", action="store_true", help="skip the simulated-policy table")
     parser.add_argument("--prefixes", type=int, default=96, help="throughput: prefixes rolled out")
@@ -446,19 +493,30 @@ def main() -> None:
     policy = {"model": str(policy_path), "device": "cpu", "max_batch_size": args.batch}
     t0 = time.perf_counter()
     if "labels" not in skip:
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+        tables: list[tuple[str, Path, dict[str, Any], dict[str, Any]]] = []
         if not args.no_policy:
-            label_table(f"Policy {policy_path}", out / "policy", policy, policy, args, console)
+            tables.append((f"Policy {policy_path}", out / "policy", policy, policy))
         if not args.no_simulated:
             register_simulated()
-            label_table(
-                "Simulated policy (world arithmetic with slips), simulated judge (70% right)",
-                out / "simulated",
-                {"model": "simulated", "engine": "simulated"},
-                {"model": "simulated", "engine": "simulated_judge"},
-                args,
-                console,
+            tables.append(
+                (
+                    "Simulated policy (world arithmetic with slips), simulated judge (70% right)",
+                    out / "simulated",
+                    {"model": "simulated", "engine": "simulated"},
+                    {"model": "simulated", "engine": "simulated_judge"},
+                )
             )
-    solutions = out / "policy" / "solutions.jsonl"
+        for title, work, pol, judge in tables:
+            per_seed = []
+            for seed in seeds:
+                args.seed = seed
+                where = work if len(seeds) == 1 else work / f"seed{seed}"
+                per_seed.append(label_table(f"{title}, seed {seed}", where, pol, judge, args, console))
+            if len(seeds) > 1:
+                pooled(title, seeds, per_seed, args, console)
+        args.seed = seeds[0]
+    solutions = out / "policy" / "sample" / "solutions.jsonl"
     if needs_policy and not solutions.exists():
         solutions = draw_solutions(out / "policy", policy, args.problems, args.n, args.seed)
     if "throughput" not in skip:

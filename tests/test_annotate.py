@@ -12,7 +12,7 @@ import pytest
 
 from prmkit.annotate.command import run
 from prmkit.annotate.methods.judge import parse_verdict
-from prmkit.annotate.recipe import AnnotateRecipe
+from prmkit.annotate.recipe import AnnotateRecipe, MethodSpec
 from prmkit.annotate.selection import worst_case_rollouts
 from prmkit.engines import Completion, SamplerStats, SamplingParams
 from prmkit.models.tiny import make_tiny_model
@@ -116,7 +116,7 @@ def test_binary_search_spends_fewer_rollouts_than_mc(tmp_path, oracle):
     # every rollout of binary search is within its worst case
     for line in (tmp_path / "binary" / "labels.jsonl").read_text().splitlines():
         d = json.loads(line)
-        assert d["meta"]["annotation"]["rollouts"] <= worst_case_rollouts("binary", len(d["steps"]), 3)
+        assert d["meta"]["annotation"]["rollouts"] <= worst_case_rollouts("binary", len(d["steps"]), 3, MethodSpec())
 
 
 def test_mc_soft_labels_are_fractions(tmp_path, monkeypatch):
@@ -150,9 +150,18 @@ def test_prefilter_and_rollout_cap(tmp_path, oracle):
     run(recipe(tmp_path, data, "mc", prefilter={"enabled": True}), "r.yaml")
     ids = [json.loads(x)["id"] for x in (tmp_path / "mc" / "labels.jsonl").read_text().splitlines()]
     assert ids == ["mixed/0", "mixed/1"]
-    run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=6), "r.yaml")
+    exact = {"name": "binary", "bisect_draws": None}
+    run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=6, method=exact), "r.yaml")
     metrics = json.loads((tmp_path / "binary" / "metrics.json").read_text())
     assert metrics["counts"]["dropped by rollout cap"] == 3  # 6 (2 probes x k 3) fit one solution per problem
+    # lazy confirmation's worst case for 4 steps at k 3: probes of 2 draws, the boundary's third draw, and one
+    # overturned bad (then all k) = 9, so a cap of 6 admits none and 9 one per problem
+    for cap, dropped in ((6, 6), (9, 3)):
+        run(recipe(tmp_path, data, "binary", max_rollouts_per_problem=cap, output_dir=str(tmp_path / f"c{cap}")), "r")
+        assert (
+            json.loads((tmp_path / f"c{cap}" / "metrics.json").read_text())["counts"]["dropped by rollout cap"]
+            == dropped
+        )
 
 
 def test_judge_verdict_parsing():
@@ -218,7 +227,9 @@ def test_early_stopping_gives_the_all_k_labels_for_fewer_rollouts(tmp_path, monk
     data = write(tmp_path / "sol.jsonl", planted(30))
 
     def label(name: str, early: bool) -> tuple[list, dict]:
-        run(recipe(tmp_path, data, method, output_dir=str(tmp_path / name), rollout={"k": 8, "early_stop": early}), "r")
+        r = recipe(tmp_path, data, method, output_dir=str(tmp_path / name), rollout={"k": 8, "early_stop": early})
+        r.method.bisect_draws = None  # every probe to its k draws (lazy confirmation: its own test)
+        run(r, "r")
         rows = [json.loads(x) for x in (tmp_path / name / "labels.jsonl").read_text().splitlines()]
         return [d["labels"] for d in rows], json.loads((tmp_path / name / "metrics.json").read_text())["cost"]
 
@@ -495,3 +506,196 @@ def test_omega_options_have_the_paper_defaults_and_refuse_unknown_keys(tmp_path)
     )
     with pytest.raises(Exception, match="c_pcut"):
         recipe(tmp_path, tmp_path / "sol.jsonl", "omega", omega={"c_pcut": 0.2})
+
+
+# --------------------------------------------------------------------------- shared prefixes, solutions as rollouts
+
+
+class SlipPolicy(OraclePolicy):
+    """The world's arithmetic with slips (a step is off by 1-3 with chance 0.3; a slip is carried on), drawn from
+    (prompt seed, sample j) alone, as the real engines draw: `prmkit sample` of it and its rollouts are draws from
+    one policy, so a sampled solution's continuation after a prefix is a rollout from that prefix."""
+
+    def generate(self, prompts, params, progress=None):
+        import random
+
+        from prmkit.tasks.arithmetic import apply
+
+        out = []
+        for prompt, seed in zip(prompts, params.seeds_for(len(prompts), params.seed or 0)):
+            head, _, body = prompt.partition("\n")
+            problem = TASK.parse_problem(head)
+            done = [x for x in body.split("\n") if x]
+            row = []
+            for j in range(params.first_sample, params.first_sample + params.n):
+                rng = random.Random(f"{seed}/{j}")
+                value = int(done[-1].rsplit("=", 1)[1]) if done else problem.start
+                steps = []
+                for op, b in problem.ops[len(done) :]:
+                    exact = apply(op, value, b)
+                    c = (exact if exact is not None else value) + (
+                        rng.choice([-3, -2, -1, 1, 2, 3]) if rng.random() < 0.3 else 0
+                    )
+                    steps.append(f"{value} {op} {b} = {c}")
+                    value = c
+                text = "\n".join([*steps, f"The answer is {value}."])
+                row.append(Completion(text, "eos", len(text) + 1))
+                self.stats.generated_tokens += len(text) + 1
+            out.append(row)
+        return out
+
+
+def slip_samples(tmp_path: Path, monkeypatch, problems: int = 60, n: int = 6, temperature: float = 0.7) -> Path:
+    """`prmkit sample` of the slip policy on world problems (its recipe.yaml beside samples.jsonl, as in a run)."""
+    from prmkit.commands import COMMANDS, load_builtin_commands
+
+    load_builtin_commands()
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: SlipPolicy())
+    world = write(tmp_path / "world.jsonl", [TASK.to_record(p) for p in TASK.make_problems(problems, seed=5)])
+    sample = COMMANDS.get("sample")
+    out = tmp_path / "sample"
+    sample.run(
+        sample.recipe.model_validate(
+            {
+                "output_dir": str(out),
+                "task": "arithmetic",
+                "data": {"path": str(world)},
+                "policy": {"model": "slip"},
+                "sampling": {"n": n, "temperature": temperature, "max_new_tokens": 128, "stop": []},
+                "steps": {"style": "lines"},
+            }
+        ),
+        "s.yaml",
+    )
+    return out / "samples.jsonl"
+
+
+def slip_recipe(tmp_path: Path, data: Path, name: str, method: str = "binary", **rollout) -> AnnotateRecipe:
+    return recipe(
+        tmp_path,
+        data,
+        method,
+        output_dir=str(tmp_path / name),
+        policy={"model": "slip"},
+        rollout={"k": 4, "temperature": 0.7, "max_new_tokens": 128, "stop": [], **rollout},
+    )
+
+
+def labelled(tmp_path: Path, name: str) -> tuple[list, dict]:
+    rows = [json.loads(x) for x in (tmp_path / name / "labels.jsonl").read_text().splitlines()]
+    return [d["labels"] for d in rows], json.loads((tmp_path / name / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["binary", "mc"])
+def test_solutions_sharing_a_prefix_share_its_rollouts(tmp_path, monkeypatch, method):
+    """Sample j of a prefix is one draw whoever asks for it, so drawing it once for every solution through the
+    prefix (and every round) leaves each label as it is and costs fewer rollouts."""
+    from prmkit.annotate.rollouts import RolloutRunner
+
+    data = slip_samples(tmp_path, monkeypatch)
+    run(slip_recipe(tmp_path, data, "shared", method, reuse_solutions=False), "r")
+    monkeypatch.setattr(RolloutRunner, "share_prefixes", False)
+    run(slip_recipe(tmp_path, data, "own", method, reuse_solutions=False), "r")
+    shared, m_shared = labelled(tmp_path, "shared")
+    own, m_own = labelled(tmp_path, "own")
+    assert shared == own and any(0.0 in x for x in shared)
+    assert m_shared["cost"]["generated_tokens"] < 0.9 * m_own["cost"]["generated_tokens"]
+    assert m_shared["cost"]["solution_draws"] == 0 and m_shared["solutions_as_rollouts"].startswith("off")
+
+
+def test_right_solutions_as_witnesses_keep_the_labels_as_accurate_for_fewer_tokens(tmp_path, monkeypatch):
+    """A right solution through a probed prefix is a successful draw there (the policy's own sample, drawn as
+    rollouts are): against the world's truth the labels are at least as accurate (more draws, never fewer),
+    and binary search draws fewer fresh rollouts."""
+    data = slip_samples(tmp_path, monkeypatch, problems=120)
+    for name, reuse in (("reuse", "auto"), ("fresh", False)):  # auto: the sample recipe beside the file matches
+        r = slip_recipe(tmp_path, data, name, reuse_solutions=reuse)
+        r.method.bisect_draws = None
+        run(r, "r")
+    _, reuse = labelled(tmp_path, "reuse")
+    _, fresh = labelled(tmp_path, "fresh")
+    assert reuse["solutions_as_rollouts"].startswith("on (auto")
+    assert reuse["cost"]["solution_draws"] > 0
+    assert reuse["cost"]["generated_tokens"] < 0.9 * fresh["cost"]["generated_tokens"]
+    a, b = reuse["audit"]["labels"], fresh["audit"]["labels"]
+    assert a["solutions"] == b["solutions"] > 100
+    assert a["step_accuracy"] >= b["step_accuracy"] - 0.005
+    assert a["first_error_f1"] >= b["first_error_f1"] - 0.01
+
+
+def test_solutions_count_as_rollouts_only_when_drawn_as_rollouts_are(tmp_path, monkeypatch):
+    """auto: off when the sample recipe beside the solutions used other sampling (named in the plan and metrics),
+    or when there is none; a right solution is a witness for the other records through its prefixes, never for
+    its own, and a wrong one for none."""
+    from prmkit.annotate.rollouts import RolloutRunner
+    from prmkit.annotate.selection import reuse_solutions
+
+    data = slip_samples(tmp_path, monkeypatch, problems=8, temperature=1.0)
+    on, why = reuse_solutions(slip_recipe(tmp_path, data, "x"))
+    assert not on and "sampling.temperature 1.0 (rollout.temperature 0.7)" in why
+    assert reuse_solutions(slip_recipe(tmp_path, data, "x", temperature=1.0))[0]
+    (tmp_path / "elsewhere").mkdir()
+    copy = tmp_path / "elsewhere" / "sol.jsonl"
+    copy.write_text(data.read_text())
+    on, why = reuse_solutions(slip_recipe(tmp_path, copy, "x"))
+    assert not on and "no prmkit sample recipe" in why
+    assert reuse_solutions(slip_recipe(tmp_path, copy, "x", reuse_solutions=True))[0]
+    records = [Record.from_dict(json.loads(x)) for x in data.read_text().splitlines()][:3]
+    for r in records[1:]:
+        r.steps = list(records[0].steps)
+    records[0].correct, records[1].correct, records[2].correct = True, False, False
+    spec = slip_recipe(tmp_path, data, "x").rollout
+    runner = RolloutRunner(SlipPolicy(), AnnotateRecipe.model_fields["prompt"].default, spec, "lines", None, 4, True)
+    pool = runner.pool(records)
+    res = runner.run([(r, 1) for r in records], 0, until_success=True, pool=pool)
+    assert [r.cost.solution_draws for r in res] == [0, 1, 1]  # records 1 and 2 have record 0 as witness
+    assert [r.correct > 0 for r in res][1:] == [True, True] and res[0].cost.rollouts > 0
+    assert res[1].cost.rollouts == res[2].cost.rollouts == 0
+    soft = runner.run([(records[1], 1)], 0, until_success=False, pool=pool)  # soft labels: k fresh draws
+    assert soft[0].cost.solution_draws == 0 and soft[0].total == 4
+
+
+class LatePolicy(OraclePolicy):
+    """Right from a prefix with no wrong step only from its third draw on (samples 0 and 1 always fail): every
+    good prefix a lazy probe meets looks bad on 2 draws, so each search must overturn its boundary."""
+
+    def generate(self, prompts, params, progress=None):
+        out = []
+        for prompt in prompts:
+            problem, _, ok = read_prompt(prompt)
+            row = []
+            for j in range(params.first_sample, params.first_sample + params.n):
+                answer = problem.answer if ok and j >= 2 else problem.answer + 1
+                row.append(Completion(f"The answer is {answer}.", "eos", 5))
+            out.append(row)
+            self.stats.generated_tokens += 5 * params.n
+        return out
+
+
+@pytest.mark.parametrize("policy", [OraclePolicy, LatePolicy])
+def test_lazy_confirmation_pins_the_first_error_within_its_worst_case(tmp_path, monkeypatch, policy):
+    """bisect_draws 2: bad-looking probes take 2 draws, the boundary the search settles on all k; a success there
+    overturns it and the search goes on to its right. Labels equal the truth either way (the oracle: for fewer
+    rollouts than every probe at k; the late policy: through overturned boundaries), within the worst case."""
+    from prmkit.annotate.methods.binary import _binary_worst_case
+
+    monkeypatch.setattr("prmkit.engines.make_sampler", lambda *a, **k: policy())
+    records = [r for r in planted(60) if len(r.steps) >= 3]
+    data = write(tmp_path / "sol.jsonl", records)
+    costs = {}
+    for name, draws in (("lazy", 2), ("exact", None)):
+        r = recipe(tmp_path, data, "binary", output_dir=str(tmp_path / name), rollout={"k": 4})
+        r.method.bisect_draws = draws
+        run(r, "r")
+        out = [json.loads(x) for x in (tmp_path / name / "labels.jsonl").read_text().splitlines()]
+        assert [o["labels"] for o in out] == [x.labels for x in records], name
+        for o in out:
+            assert o["meta"]["annotation"]["rollouts"] <= _binary_worst_case(len(o["steps"]), 4, r.method)
+        costs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["cost"]["rollouts"]
+    if policy is OraclePolicy:
+        assert costs["lazy"] < 0.95 * costs["exact"]
+    else:  # overturns re-probe with all k: dearer than exact here, where every good prefix fails twice first
+        lazy = [json.loads(x) for x in (tmp_path / "lazy" / "labels.jsonl").read_text().splitlines()]
+        assert any(
+            o["meta"]["annotation"]["rollouts"] > 4 * 2 for o in lazy if o["meta"]["annotation"]["first_error"] > 0
+        )

@@ -5,8 +5,8 @@ their steps with the chosen method, and writes `labels.jsonl` (prmkit records wi
 estimates in `meta.annotation.soft`), `rejected.jsonl` (consensus rejections), and `metrics.json` with
 the compute spent (rollouts, generated tokens, wall time) and, where the truth is known, the label audit.
 `omega` (OmegaPRM's tree search) labels whole problems: its records are the paths it explored (see
-prmkit/annotate/methods/omega.py). `shard=i/n` labels one deterministic share of the solutions (whole
-problems for omega); `merge_from=[dirs]` joins finished shard runs into output_dir, each record once.
+prmkit/annotate/methods/omega.py). `shard=i/n` labels one deterministic share of the problems (all of a
+problem's solutions together); `merge_from=[dirs]` joins finished shard runs into output_dir, each record once.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from prmkit.annotate.selection import (
     labeller,
     omega_bound,
     per_problem,
+    reuse_solutions,
     select_solutions,
     task_for,
     worst_case_rollouts,
@@ -48,13 +49,15 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
     if labeller(recipe).rollouts:
         rows["policy"] = model_label(recipe.policy.model, recipe.policy.engine)
         rows["prompt"] = recipe.prompt.label()
+        if not labeller(recipe).per_problem:
+            rows["solutions as rollouts"] = reuse_solutions(recipe)[1]
     if recipe.judge is not None and labeller(recipe).judge:
         rows["judge"] = model_label(recipe.judge.model.model, recipe.judge.model.engine)
     rows["solutions"] = data.label
     rows["steps"] = recipe.steps.style + (f" (tag {recipe.steps.tag!r})" if recipe.steps.tag else "")
     if data.readable:
         records, counts = select_solutions(recipe)
-        worst = sum(worst_case_rollouts(recipe.method.name, len(x.steps), r.k) for x in records)
+        worst = sum(worst_case_rollouts(recipe.method.name, len(x.steps), r.k, recipe.method) for x in records)
         rows.update(
             {
                 **counts,
@@ -94,6 +97,7 @@ def _engines(recipe: AnnotateRecipe, records: list[Record]) -> tuple[Any, Any, L
         max_rollouts_per_problem=recipe.max_rollouts_per_problem,
         task=task_for(recipe, records),
         label_type=recipe.method.label_type,
+        method=recipe.method,
     )
     return sampler, judge_sampler, context
 
@@ -112,8 +116,11 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     todo = chunks_to_do(recipe, records, out_dir, done)
     t0 = time.perf_counter()
     sampler, judge_sampler, context = _engines(recipe, records) if todo else (None, None, None)
+    reuse, reuse_why = reuse_solutions(recipe)
     runner = (
-        RolloutRunner(sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag, recipe.rollout.k)
+        RolloutRunner(
+            sampler, recipe.prompt, recipe.rollout, recipe.steps.style, recipe.steps.tag, recipe.rollout.k, reuse
+        )
         if sampler is not None
         else None
     )
@@ -138,6 +145,8 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
             s.close()
     metrics = summarize(out_dir, recipe)
     metrics["counts"] = counts
+    if labeller(recipe).rollouts and not per_problem(recipe):
+        metrics["solutions_as_rollouts"] = reuse_why
     metrics["compute_this_run"] = {
         "wall_s": round(time.perf_counter() - t0, 3),
         "records_resumed": resumed,

@@ -21,6 +21,14 @@ class RolloutSpec(SamplingSpec):
     soft labels (mc with label_type soft) always take all k."""
     first_wave: int = Field(default=1, ge=1)
     """Rollouts in the first wave of early stopping; each later wave doubles the rollouts done."""
+    reuse_solutions: bool | Literal["auto"] = "auto"
+    """A right solution of the same problem that passes through a probed prefix is a successful draw there, so
+    the prefix's hard verdict (good) needs no rollout. Failing solutions are not counted: one failure reused at
+    the nested prefixes a search probes would tie their verdicts together. auto: on when the solutions' folder
+    holds the `prmkit sample` recipe that drew them with this policy model, prompt, steps and sampling
+    (temperature, top_p, max_new_tokens, stop), so each is a draw of the rollout policy; true: always (another
+    model's or people's right solutions still show the prefix can be completed); false: never. Soft labels take
+    no witnesses. The plan and metrics.json say which, and why."""
 
 
 class MethodSpec(Section):
@@ -30,6 +38,11 @@ class MethodSpec(Section):
     """For mc and omega: which labels go into `labels` (both are kept in meta)."""
     consensus_base: Literal["mc", "binary"] = "mc"
     """consensus: the rollout method (mc or binary) whose labels the judge must agree with."""
+    bisect_draws: int | None = Field(default=2, ge=1)
+    """binary: while bisecting, a probe with no success in this many draws is taken as bad; only the first bad
+    prefix the search settles on gets all k (a success there overturns it and the search carries on to its
+    right). Most of binary's rollouts confirmed bad prefixes the search only passes through; this spends
+    `bisect_draws` on each of them instead of k. null: every probe takes all k."""
 
 
 class JudgeSpec(Section):
@@ -94,9 +107,10 @@ class AnnotateRecipe(Section):
     task: Annotated[str, registered("prmkit.tasks:TASKS")] | None = None
     """An embedded world with an exact checker (e.g. arithmetic): omega's new paths get `meta.true_labels`."""
     shard: str | None = None
-    """`i/n`: label solutions k with k mod n == i (omega: problems); `merge_from` joins the shards."""
+    """`i/n`: label problem k's solutions when k mod n == i (whole problems, which share prefixes);
+    `merge_from` joins the shards."""
     chunk_size: int = Field(default=32, ge=1)
-    """Solutions labelled together (omega: whole problems, until the chunk holds this many solutions)."""
+    """Solutions labelled together: whole problems, until the chunk holds this many solutions."""
     merge_from: list[str] | None = None
     """Output folders of finished shard runs of this recipe: join their records into output_dir; no rollouts."""
     launcher: LauncherSpec = LauncherSpec()

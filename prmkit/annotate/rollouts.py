@@ -10,10 +10,11 @@ one call, so the sampler batches across records and shares each prefix's encodin
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from prmkit.engines import Sampler, SamplingParams, keyed_seeds
+from prmkit.engines import Sampler, SamplingParams, derive_seed, keyed_seeds
 from prmkit.grading import extract_answer, is_equivalent
 from prmkit.records import Record
 from prmkit.sections import PromptSpec, SamplingSpec
@@ -22,14 +23,19 @@ from prmkit.steps import join_steps, split_steps
 
 @dataclass
 class RolloutCost:
-    """Compute spent on one record, so methods are compared at equal cost (prompt tokens: engine totals)."""
+    """Compute spent on one record, so methods are compared at equal cost (prompt tokens: engine totals).
+
+    `solution_draws` counts draws that cost nothing here: right solutions through a probed prefix, each a
+    successful draw there (see PrefixPool)."""
 
     rollouts: int = 0
     generated_tokens: int = 0
+    solution_draws: int = 0
 
     def add(self, other: RolloutCost) -> None:
         self.rollouts += other.rollouts
         self.generated_tokens += other.generated_tokens
+        self.solution_draws += other.solution_draws
 
 
 @dataclass
@@ -43,7 +49,7 @@ class Rollout:
 
 @dataclass
 class PrefixResult:
-    """Outcome of k rollouts after the first `length` steps of a record."""
+    """Outcome of the draws after the first `length` steps of a record (k, or more with solution draws)."""
 
     length: int
     correct: int
@@ -55,8 +61,26 @@ class PrefixResult:
         return self.correct / self.total if self.total else 0.0
 
 
+@dataclass
+class PrefixPool:
+    """The draws known at a chunk's prefixes, keyed by prefix prompt text, so a prefix is rolled out once.
+
+    `fresh`: the graded rollouts drawn so far after each prefix, in sample order (sample j of a prefix is one
+    fixed draw: its seed comes from the prompt text, so solutions sharing a prefix share its rollouts and a
+    later round reads what an earlier one drew). `witnesses`: with `reuse_solutions`, the chunk's solutions
+    with a right final answer, indexed at each prefix they pass through: a right solution through a prefix is a
+    successful draw there, so a hard verdict there needs no rollout (a record is never its own witness)."""
+
+    fresh: dict[str, list[tuple[bool, int]]] = field(default_factory=dict)
+    witnesses: dict[str, list[str]] = field(default_factory=dict)
+
+
 class RolloutRunner:
     """Turns (record, prefix length) requests into graded rollouts through one sampler call per round."""
+
+    share_prefixes = True
+    """Requests for one prefix share its draws (each drawn and paid once). benchmarks/annotate.py turns it off
+    to cost the same labels as if every request drew its own (sample j of a prompt is the same draw either way)."""
 
     def __init__(
         self,
@@ -66,13 +90,26 @@ class RolloutRunner:
         step_style: str,
         step_tag: str | None,
         k: int,
+        reuse_solutions: bool = False,
     ) -> None:
         self.sampler = sampler
+        self.reuse_solutions = reuse_solutions
         self.prompt = prompt
         self.sampling = sampling
         self.step_style = step_style
         self.step_tag = step_tag
         self.k = k
+
+    def pool(self, records: list[Record]) -> PrefixPool:
+        """A chunk's pool: with reuse_solutions, each right solution indexed at its strict prefixes (a whole
+        problem's solutions are in one chunk: see annotate/selection.py's work_chunks)."""
+        pool = PrefixPool()
+        if self.reuse_solutions:
+            for record in records:
+                if record.correct:
+                    for m in range(1, len(record.steps)):
+                        pool.witnesses.setdefault(self.prefix_text(record, m), []).append(record.id)
+        return pool
 
     def prefix_text(self, record: Record, length: int) -> str:
         """The prompt plus the first `length` steps, ending where the next step begins."""
@@ -136,29 +173,85 @@ class RolloutRunner:
             done += size
         return sizes
 
-    def run(self, requests: list[tuple[Record, int]], seed: int, until_success: bool = False) -> list[PrefixResult]:
-        """k graded rollouts for each request; a prefix holding the whole solution is graded as it stands.
+    def run(
+        self,
+        requests: list[tuple[Record, int]],
+        seed: int,
+        until_success: bool = False,
+        pool: PrefixPool | None = None,
+        draws: int | None = None,
+    ) -> list[PrefixResult]:
+        """k draws for each request; a prefix holding the whole solution is graded as it stands.
 
-        `until_success` (hard labels, which need one success): roll out in waves and stop each prefix at its
-        first success; its `total` is then the rollouts it took. Sample j is the same draw in any wave."""
+        The draws are k fresh rollouts, or `draws` (fewer: a later call for more reads these from the pool).
+        `until_success` (hard labels, which need one success): a prefix with a witness (another right solution
+        through it: pool.witnesses) is good without rollouts; the others roll out in waves and stop at their
+        first success, their `total` then the draws they took. Sample j of a prefix is the same draw in any
+        wave, round or record, so the labels are those of all k draws. Requests for one prefix share its
+        rollouts: each is drawn once and charged to the first request that needed it."""
+        pool = pool if pool is not None else PrefixPool()
         whole = [length >= len(record.steps) for record, length in requests]
         results = [
             PrefixResult(length, int(bool(record.correct)) * self.k, self.k) if done else PrefixResult(length, 0, 0)
             for (record, length), done in zip(requests, whole)
         ]
-        pending = [i for i, done in enumerate(whole) if not done]
+        texts: dict[int, str] = {}  # request -> its prefix prompt
+        slots: dict[int, str] = {}  # request -> its draws' key in the pool: the prompt, so requests share them
+        need: dict[int, int] = {}
+        for i, ((record, _), done) in enumerate(zip(requests, whole)):
+            if done:
+                continue
+            texts[i] = text = self.prefix_text(*requests[i])
+            slots[i] = text if self.share_prefixes else f"{record.id}\x00{text}"
+            witnesses = [rid for rid in pool.witnesses.get(text, ()) if rid != record.id] if until_success else []
+            results[i].correct = results[i].total = results[i].cost.solution_draws = len(witnesses)
+            need[i] = 0 if witnesses else self.k if draws is None else min(draws, self.k)
         first = 0
         for size in self.waves(until_success):
+            stop = first + size
+            pending = [i for i in need if need[i] > first and not (until_success and results[i].correct > 0)]
             if not pending:
                 break
-            prompts = [self.prefix_text(*requests[i]) for i in pending]
-            keys = [f"{requests[i][0].id}@{requests[i][1]}" for i in pending]
-            outputs = self.sampler.generate(prompts, self.params(seed, keys, size, first))
-            for i, completions in zip(pending, outputs):
-                record, res = requests[i][0], results[i]
-                res.correct += sum(bool(is_equivalent(extract_answer(c.text), record.reference)) for c in completions)
-                res.total += len(completions)
-                res.cost.add(RolloutCost(len(completions), sum(c.num_tokens for c in completions)))
-            first += size
-            pending = [i for i in pending if results[i].correct == 0]
+            upto = {i: min(stop, need[i]) for i in pending}
+            self._draw(pending, requests, texts, slots, upto, pool, seed, results)
+            for i in pending:
+                drawn = pool.fresh[slots[i]][first : upto[i]]
+                results[i].correct += sum(right for right, _ in drawn)
+                results[i].total += len(drawn)
+            first = stop
         return results
+
+    def _draw(
+        self,
+        pending: list[int],
+        requests: list[tuple[Record, int]],
+        texts: dict[int, str],
+        slots: dict[int, str],
+        upto: dict[int, int],
+        pool: PrefixPool,
+        seed: int,
+        results: list[PrefixResult],
+    ) -> None:
+        """Draw the samples pending requests miss (up to each one's need), one engine call per (first, n) shape.
+        Sample j of a prompt has the seed of (run seed, prompt text) and stream index j, whoever asks for it."""
+        wanted: dict[str, tuple[int, int]] = {}  # slot -> (samples wanted, the request they are charged to)
+        for i in pending:
+            if upto[i] > wanted.get(slots[i], (0, -1))[0]:
+                wanted[slots[i]] = (upto[i], i)
+        shapes: dict[tuple[int, int], list[str]] = {}
+        for slot, (hi, _) in wanted.items():
+            have = len(pool.fresh.setdefault(slot, []))
+            if hi > have:
+                shapes.setdefault((have, hi - have), []).append(slot)
+        for (first, n), group in shapes.items():
+            prompts = [texts[wanted[slot][1]] for slot in group]
+            params = self.params(seed, [], n, first)
+            params.prompt_seeds = [derive_seed(seed, hashlib.sha256(t.encode()).hexdigest()[:32], 0) for t in prompts]
+            outputs = self.sampler.generate(prompts, params)
+            for slot, completions in zip(group, outputs):
+                charged = wanted[slot][1]
+                reference = requests[charged][0].reference
+                pool.fresh[slot].extend(
+                    (bool(is_equivalent(extract_answer(c.text), reference)), c.num_tokens) for c in completions
+                )
+                results[charged].cost.add(RolloutCost(len(completions), sum(c.num_tokens for c in completions)))

@@ -8,16 +8,20 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from prmkit.annotate.methods import LABELLERS, Labeller
 from prmkit.annotate.recipe import AnnotateRecipe
 from prmkit.data.shards import jsonl_lines, select_shard
 from prmkit.errors import DataError
 from prmkit.records import Record
+from prmkit.sections import SamplingSpec
 
 
-def worst_case_rollouts(method: str, n_steps: int, k: int) -> int:
-    """Rollouts one solution of `n_steps` may need under `method` (its registered worst case)."""
-    return LABELLERS.get(method).worst_case(n_steps, k)
+def worst_case_rollouts(method: str, n_steps: int, k: int, spec: Any = None) -> int:
+    """Rollouts one solution of `n_steps` may need under `method` (its registered worst case; `spec`: the recipe's
+    `method:` section, whose options may change it)."""
+    return LABELLERS.get(method).worst_case(n_steps, k, spec)
 
 
 def labeller(recipe: AnnotateRecipe) -> Labeller:
@@ -46,18 +50,17 @@ def select_solutions(recipe: AnnotateRecipe) -> tuple[list[Record], dict[str, in
         kept = []
         for r in records:
             pid = str(r.meta.get("problem_id", r.problem))
-            need = worst_case_rollouts(recipe.method.name, len(r.steps), recipe.rollout.k)
+            need = worst_case_rollouts(recipe.method.name, len(r.steps), recipe.rollout.k, recipe.method)
             if spent[pid] + need <= recipe.max_rollouts_per_problem:
                 spent[pid] += need
                 kept.append(r)
         counts["dropped by rollout cap"] = len(records) - len(kept)
         records = kept
+    groups = problem_groups(records)  # whole problems: a problem's solutions share prefixes and their rollouts
+    records = [r for group in groups.values() for r in group]
     for i, r in enumerate(records):
-        r.meta["item"] = i
-    if per_problem(recipe):
-        groups = problem_groups(records)
-        return [r for pid in select_shard(list(groups), recipe.shard) for r in groups[pid]], counts
-    return select_shard(records, recipe.shard), counts
+        r.meta["item"] = i  # the order an unsharded run writes, which a merge restores
+    return [r for pid in select_shard(list(groups), recipe.shard) for r in groups[pid]], counts
 
 
 def per_problem(recipe: AnnotateRecipe) -> bool:
@@ -74,10 +77,11 @@ def problem_groups(records: list[Record]) -> dict[str, list[Record]]:
 
 
 def work_chunks(recipe: AnnotateRecipe, records: list[Record]) -> list[list[Record]]:
-    """Units of work and of resumption: chunk_size solutions; for per-problem methods whole problems."""
+    """Units of work and of resumption: whole problems, until a chunk holds chunk_size solutions. A problem's
+    solutions are labelled together because they share prefixes: a prefix is rolled out once for all of them
+    (and its other solutions count as its rollouts, with reuse_solutions), so a record's labels and cost
+    depend on its problem alone, not on how the run is chunked or sharded."""
     size = recipe.chunk_size
-    if not per_problem(recipe):
-        return [records[k : k + size] for k in range(0, len(records), size)]
     chunks: list[list[Record]] = [[]]
     for group in problem_groups(records).values():
         if len(chunks[-1]) >= size:
@@ -121,6 +125,47 @@ def omega_bound(recipe: AnnotateRecipe, records: list[Record]) -> tuple[int, str
         per = min(per, recipe.max_rollouts_per_problem)
     problems = len(problem_groups(records))
     return per * problems, f"{per * problems:,} ({problems:,} problems x {per:,})"
+
+
+def reuse_solutions(recipe: AnnotateRecipe) -> tuple[bool, str]:
+    """Whether a problem's right solutions count as successful draws at the prefixes they pass through, and why.
+
+    `auto`: when they are draws of the rollout policy, as the `prmkit sample` recipe beside the solutions file
+    shows (its policy model, prompt, steps and sampling against this recipe's policy and rollout)."""
+    setting = recipe.rollout.reuse_solutions
+    if not labeller(recipe).rollouts or labeller(recipe).per_problem:
+        return False, "off (the method draws its own rollouts)"
+    if isinstance(setting, bool):
+        return setting, f"{'on' if setting else 'off'} (rollout.reuse_solutions: {str(setting).lower()})"
+    beside = Path(recipe.solutions.path).parent / "recipe.yaml"
+    try:
+        drawn = yaml.safe_load(beside.read_text(encoding="utf-8")) if beside.is_file() else None
+    except (OSError, yaml.YAMLError):
+        drawn = None
+    if not isinstance(drawn, dict) or not isinstance(drawn.get("sampling"), dict) or "policy" not in drawn:
+        return False, f"off (auto: no prmkit sample recipe at {beside})"
+    differ = []
+    model = (drawn.get("policy") or {}).get("model") if isinstance(drawn.get("policy"), dict) else None
+    if model is None or not _same_model(str(model), recipe.policy.model):
+        differ.append(f"policy.model {model!r}")
+    for key in ("temperature", "top_p", "max_new_tokens", "stop"):
+        theirs = drawn["sampling"].get(key, getattr(SamplingSpec(), key))
+        if theirs != getattr(recipe.rollout, key):
+            differ.append(f"sampling.{key} {theirs!r} (rollout.{key} {getattr(recipe.rollout, key)!r})")
+    for section, mine in (("prompt", recipe.prompt), ("steps", recipe.steps)):
+        theirs = {**type(mine)().model_dump(), **(drawn.get(section) or {})}
+        if theirs != mine.model_dump():
+            differ.append(f"{section} {theirs}")
+    if differ:
+        return False, f"off (auto: {beside} drew them with " + "; ".join(differ) + ")"
+    return True, f"on (auto: {beside} drew them with this policy, prompt, steps and sampling)"
+
+
+def _same_model(a: str, b: str) -> bool:
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return a == b
 
 
 def task_for(recipe: AnnotateRecipe, records: list[Record]) -> Any:

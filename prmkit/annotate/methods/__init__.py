@@ -59,9 +59,11 @@ class LabelContext:
     """The embedded task with an exact checker, when the solutions come from one (for the audit)."""
     label_type: str = "hard"
     """method.label_type: hard labels need one successful rollout per prefix (early stopping may apply)."""
+    method: Any = None
+    """The recipe's `method:` section (the method's own options, e.g. binary's bisect_draws)."""
 
 
-def per_prefix_rollouts(n_steps: int, k: int) -> int:
+def per_prefix_rollouts(n_steps: int, k: int, method: Any = None) -> int:
     """k rollouts after every step but the last (whose prefix is the whole solution, graded as it stands)."""
     return k * max(n_steps - 1, 0)
 
@@ -79,8 +81,9 @@ class Labeller:
     """Reads a judge model's verdicts (the recipe needs a `judge:` section)."""
     soft_labels: bool = False
     """Keeps Monte Carlo values as soft labels: the audit also scores them at 0.5 and the hard ones."""
-    worst_case: Callable[[int, int], int] = per_prefix_rollouts
-    """Rollouts one solution of n steps may need at k per prefix (the rollout cap and the plan use it)."""
+    worst_case: Callable[..., int] = per_prefix_rollouts
+    """Rollouts one solution of n steps may need at k per prefix, given the recipe's `method:` section (the rollout
+    cap and the plan use it)."""
     worst_case_rule: str = "k x (steps - 1)"
     """The same in words, for plans made before the solutions exist."""
 

@@ -67,7 +67,9 @@ def judge_first_errors(
     return verdicts, costs
 
 
-@register_labeller("judge", rollouts=False, judge=True, worst_case=lambda n_steps, k: 0, worst_case_rule="0")
+@register_labeller(
+    "judge", rollouts=False, judge=True, worst_case=lambda n_steps, k, method=None: 0, worst_case_rule="0"
+)
 def judge(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     verdicts, costs = judge_first_errors(records, context, seed)
     out = []

@@ -17,7 +17,7 @@ from prmkit.records import Record
 def monte_carlo(records: list[Record], runner: RolloutRunner, seed: int, context: LabelContext) -> list[Annotation]:
     requests = [(r, i + 1) for r in records for i in range(len(r.steps))]
     hard_only = context.label_type == "hard"
-    results = runner.run(requests, seed, until_success=hard_only)
+    results = runner.run(requests, seed, until_success=hard_only, pool=runner.pool(records))
     early = hard_only and len(runner.waves(True)) > 1
     out, k = [], 0
     for record in records:

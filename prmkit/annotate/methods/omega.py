@@ -288,7 +288,7 @@ def problem_key(record: Record) -> str:
     "omega",
     per_problem=True,
     soft_labels=True,
-    worst_case=lambda n_steps, k: 0,
+    worst_case=lambda n_steps, k, method=None: 0,
     worst_case_rule="the per-problem budget",
 )
 def omega(

@@ -239,7 +239,7 @@ def label_table(
             "tokens": m["cost"]["generated_tokens_per_solution"],
             "rollouts": m["cost"]["rollouts_per_solution"],
             "total_tokens": m["cost"]["generated_tokens"],
-            "solution_draws": m["cost"].get("solution_draws", 0) / max(1, m["labelled"] + m["rejected"]),
+            "witnesses": m["cost"].get("witnesses", 0) / max(1, m["labelled"] + m["rejected"]),
             "labels": [json.loads(x)["labels"] for x in (out / "labels.jsonl").read_text().splitlines()],
         }
         if name == "mc, all k":
@@ -263,7 +263,7 @@ def label_table(
         "correct acc",
         "gen tokens / sol",
         "rollouts / sol",
-        "solution draws / sol",
+        "witnesses / sol",
         "wall s",
     ):
         table.add_column(col, justify="left" if col == "labeller" else "right")
@@ -277,7 +277,7 @@ def label_table(
             fmt(r.get("first_error_correct_acc")),
             f"{r['tokens']:.0f}",
             f"{r['rollouts']:.1f}",
-            f"{r['solution_draws']:.1f}",
+            f"{r['witnesses']:.1f}",
             f"{r['wall_s']:.0f}",
         )
     console.print(table)

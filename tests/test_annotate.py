@@ -508,7 +508,7 @@ def test_omega_options_have_the_paper_defaults_and_refuse_unknown_keys(tmp_path)
         recipe(tmp_path, tmp_path / "sol.jsonl", "omega", omega={"c_pcut": 0.2})
 
 
-# --------------------------------------------------------------------------- shared prefixes, solutions as rollouts
+# ----------------------------------------------------------------- shared prefixes, right solutions as witnesses
 
 
 class SlipPolicy(OraclePolicy):
@@ -600,7 +600,7 @@ def test_solutions_sharing_a_prefix_share_its_rollouts(tmp_path, monkeypatch, me
     own, m_own = labelled(tmp_path, "own")
     assert shared == own and any(0.0 in x for x in shared)
     assert m_shared["cost"]["generated_tokens"] < 0.9 * m_own["cost"]["generated_tokens"]
-    assert m_shared["cost"]["solution_draws"] == 0 and m_shared["solutions_as_rollouts"].startswith("off")
+    assert m_shared["cost"]["witnesses"] == 0 and m_shared["solution_witnesses"].startswith("off")
 
 
 def test_right_solutions_as_witnesses_keep_the_labels_as_accurate_for_fewer_tokens(tmp_path, monkeypatch):
@@ -614,8 +614,8 @@ def test_right_solutions_as_witnesses_keep_the_labels_as_accurate_for_fewer_toke
         run(r, "r")
     _, reuse = labelled(tmp_path, "reuse")
     _, fresh = labelled(tmp_path, "fresh")
-    assert reuse["solutions_as_rollouts"].startswith("on (auto")
-    assert reuse["cost"]["solution_draws"] > 0
+    assert reuse["solution_witnesses"].startswith("on (auto")
+    assert reuse["cost"]["witnesses"] > 0
     assert reuse["cost"]["generated_tokens"] < 0.9 * fresh["cost"]["generated_tokens"]
     a, b = reuse["audit"]["labels"], fresh["audit"]["labels"]
     assert a["solutions"] == b["solutions"] > 100
@@ -648,11 +648,11 @@ def test_solutions_count_as_rollouts_only_when_drawn_as_rollouts_are(tmp_path, m
     runner = RolloutRunner(SlipPolicy(), AnnotateRecipe.model_fields["prompt"].default, spec, "lines", None, 4, True)
     pool = runner.pool(records)
     res = runner.run([(r, 1) for r in records], 0, until_success=True, pool=pool)
-    assert [r.cost.solution_draws for r in res] == [0, 1, 1]  # records 1 and 2 have record 0 as witness
+    assert [r.cost.witnesses for r in res] == [0, 1, 1]  # records 1 and 2 have record 0 as witness
     assert [r.correct > 0 for r in res][1:] == [True, True] and res[0].cost.rollouts > 0
     assert res[1].cost.rollouts == res[2].cost.rollouts == 0
     soft = runner.run([(records[1], 1)], 0, until_success=False, pool=pool)  # soft labels: k fresh draws
-    assert soft[0].cost.solution_draws == 0 and soft[0].total == 4
+    assert soft[0].cost.witnesses == 0 and soft[0].total == 4
 
 
 class LatePolicy(OraclePolicy):

@@ -50,7 +50,7 @@ def _plan(recipe: AnnotateRecipe) -> dict[str, Any]:
         rows["policy"] = model_label(recipe.policy.model, recipe.policy.engine)
         rows["prompt"] = recipe.prompt.label()
         if not labeller(recipe).per_problem:
-            rows["solutions as rollouts"] = reuse_solutions(recipe)[1]
+            rows["right solutions as witnesses"] = reuse_solutions(recipe)[1]
     if recipe.judge is not None and labeller(recipe).judge:
         rows["judge"] = model_label(recipe.judge.model.model, recipe.judge.model.engine)
     rows["solutions"] = data.label
@@ -146,7 +146,7 @@ def run(recipe: AnnotateRecipe, recipe_path: str) -> dict[str, Any]:
     metrics = summarize(out_dir, recipe)
     metrics["counts"] = counts
     if labeller(recipe).rollouts and not per_problem(recipe):
-        metrics["solutions_as_rollouts"] = reuse_why
+        metrics["solution_witnesses"] = reuse_why
     metrics["compute_this_run"] = {
         "wall_s": round(time.perf_counter() - t0, 3),
         "records_resumed": resumed,

@@ -25,7 +25,7 @@ def labelled_record(recipe: AnnotateRecipe, record: Record, ann: Any) -> Record:
         "soft": ann.soft,
         "rollouts": ann.cost.rollouts,
         "generated_tokens": ann.cost.generated_tokens,
-        **({"solution_draws": ann.cost.solution_draws} if ann.cost.solution_draws else {}),
+        **({"witnesses": ann.cost.witnesses} if ann.cost.witnesses else {}),
         **ann.details,
     }
     return out
@@ -54,7 +54,7 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
     cost = RolloutCost()
     for r in every:
         a = r.meta["annotation"]
-        cost.add(RolloutCost(a["rollouts"], a["generated_tokens"], a.get("solution_draws", 0)))
+        cost.add(RolloutCost(a["rollouts"], a["generated_tokens"], a.get("witnesses", 0)))
     metrics: dict[str, Any] = {
         "method": recipe.method.name,
         "labelled": len(kept),
@@ -64,7 +64,7 @@ def summarize(out_dir: Path, recipe: AnnotateRecipe) -> dict[str, Any]:
             "generated_tokens": cost.generated_tokens,
             "generated_tokens_per_solution": round(cost.generated_tokens / len(every), 2) if every else 0.0,
             "rollouts_per_solution": round(cost.rollouts / len(every), 2) if every else 0.0,
-            "solution_draws": cost.solution_draws,
+            "witnesses": cost.witnesses,
         },
     }
     audits: dict[str, Any] = {}

@@ -25,17 +25,17 @@ from prmkit.steps import join_steps, split_steps
 class RolloutCost:
     """Compute spent on one record, so methods are compared at equal cost (prompt tokens: engine totals).
 
-    `solution_draws` counts draws that cost nothing here: right solutions through a probed prefix, each a
+    `witnesses` counts draws that cost nothing here: right solutions through a probed prefix, each a
     successful draw there (see PrefixPool)."""
 
     rollouts: int = 0
     generated_tokens: int = 0
-    solution_draws: int = 0
+    witnesses: int = 0
 
     def add(self, other: RolloutCost) -> None:
         self.rollouts += other.rollouts
         self.generated_tokens += other.generated_tokens
-        self.solution_draws += other.solution_draws
+        self.witnesses += other.witnesses
 
 
 @dataclass
@@ -204,7 +204,7 @@ class RolloutRunner:
             texts[i] = text = self.prefix_text(*requests[i])
             slots[i] = text if self.share_prefixes else f"{record.id}\x00{text}"
             witnesses = [rid for rid in pool.witnesses.get(text, ()) if rid != record.id] if until_success else []
-            results[i].correct = results[i].total = results[i].cost.solution_draws = len(witnesses)
+            results[i].correct = results[i].total = results[i].cost.witnesses = len(witnesses)
             need[i] = 0 if witnesses else self.k if draws is None else min(draws, self.k)
         first = 0
         for size in self.waves(until_success):

@@ -97,3 +97,20 @@ def test_format_for_checkpoint_errors(tmp_path):
     (tmp_path / METADATA_FILE).write_text(json.dumps({"format": None, "objective": "sft"}))
     with pytest.raises(ModelError, match="is a policy"):
         format_for_checkpoint(tmp_path)
+
+
+def test_remembered_pieces_equal_the_tokenizer_and_follow_added_tokens():
+    """Formats tokenize each step through a per-tokenizer memo (search re-renders the same steps every round):
+    the ids are the tokenizer's own, and a token added to the vocabulary is seen at once."""
+    from prmkit.formats.base import piece_ids
+    from prmkit.models.tiny import train_tokenizer
+
+    tok = train_tokenizer(["Start at 4.\n4 * 3 = 12\nThe answer is 12."])
+    for text in ("4 * 3 = 12", "The answer is 12.", "\n", "unseen words"):
+        assert piece_ids(tok, text) == tok(text, add_special_tokens=False)["input_ids"]
+        assert piece_ids(tok, text, add_special_tokens=True) == tok(text)["input_ids"]
+        assert piece_ids(tok, text) == piece_ids(tok, text)  # from the memo, a fresh list each time
+    before = piece_ids(tok, "ZQX")
+    tok.add_tokens(["ZQX"])
+    after = piece_ids(tok, "ZQX")
+    assert after == tok("ZQX", add_special_tokens=False)["input_ids"] and len(after) == 1 and after != before

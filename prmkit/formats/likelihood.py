@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from prmkit.formats.base import EncodedSteps
+from prmkit.formats.base import EncodedSteps, piece_ids
 from prmkit.formats.implicit import ImplicitFormat
 
 
@@ -36,7 +36,7 @@ class LikelihoodFormat:
             reference_model="unused", step_separator=self.step_separator, chat_template=self.chat_template
         )
         encoded = rendering.encode(tokenizer, problem, steps, max_length)
-        encoded.extra["separator_tokens"] = len(tokenizer(self.step_separator, add_special_tokens=False)["input_ids"])
+        encoded.extra["separator_tokens"] = len(piece_ids(tokenizer, self.step_separator))
         return encoded
 
     def step_scores(

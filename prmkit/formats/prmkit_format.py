@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prmkit.errors import ModelError, RecipeError
-from prmkit.formats.base import EncodedSteps
+from prmkit.formats.base import EncodedSteps, piece_ids
 
 HEADS = ("token_classification", "lm")
 
@@ -40,8 +40,8 @@ def prompt_ids(tokenizer: Any, problem: str, chat_template: bool) -> list[int]:
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": problem}], tokenize=False, add_generation_prompt=True
         )
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-    return list(tokenizer(problem + "\n")["input_ids"])
+        return piece_ids(tokenizer, text)
+    return piece_ids(tokenizer, problem + "\n", add_special_tokens=True)
 
 
 @dataclass
@@ -77,12 +77,12 @@ class PrmkitFormat:
         if self.head == "lm":
             self.label_token_ids(tokenizer)
         ids = prompt_ids(tokenizer, problem, self.chat_template)
-        sep = list(tokenizer(self.step_separator, add_special_tokens=False)["input_ids"])
+        sep = piece_ids(tokenizer, self.step_separator)
         if not sep:
             raise ModelError(f"step separator {self.step_separator!r} tokenizes to nothing")
         positions: list[int] = []
         for k, step in enumerate(steps):
-            piece = list(tokenizer(step, add_special_tokens=False)["input_ids"]) + sep
+            piece = piece_ids(tokenizer, step) + sep
             if max_length is not None and len(ids) + len(piece) > max_length:
                 return EncodedSteps(ids, positions, dropped_steps=len(steps) - k)
             ids += piece

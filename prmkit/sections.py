@@ -92,18 +92,25 @@ class ModelSpec(Section):
     """Sequences per forward pass (vLLM: max_num_seqs)."""
     threads: int | None = Field(default=None, ge=1)
     """torch CPU threads (null: one fewer than the cores, at least 1; see prmkit.engines.threads)."""
+    prefix_cache_mb: int | None = Field(default=None, ge=0)
+    """engine hf: MB of KV cache kept for prompts prefilled before, so a prompt that extends one runs only its new
+    tokens (the same samples up to float rounding). null: 256 in `search` (each round's prompts extend the last
+    round's), off elsewhere; 0: off. The vllm engine has its own (vllm.enable_prefix_caching)."""
     vllm: VLLMOptions = VLLMOptions()
     """Options only the vllm engine reads."""
 
-    def build_sampler(self, seed: int) -> Any:
-        """The sampler this spec names, with the options its engine reads."""
+    def build_sampler(self, seed: int, prefix_cache_mb: int = 0) -> Any:
+        """The sampler this spec names, with the options its engine reads (`prefix_cache_mb`: the stage's default
+        when the recipe leaves it null)."""
         from prmkit.engines import make_sampler
         from prmkit.engines.threads import set_cpu_threads
 
         set_cpu_threads(self.threads)
-        kwargs = self.model_dump(exclude={"engine", "vllm", "threads"})
+        kwargs = self.model_dump(exclude={"engine", "vllm", "threads", "prefix_cache_mb"})
         if self.engine == "vllm":
             kwargs.update(self.vllm.model_dump())
+        if self.engine == "hf":
+            kwargs["prefix_cache_mb"] = self.prefix_cache_mb if self.prefix_cache_mb is not None else prefix_cache_mb
         return make_sampler(self.engine, seed=seed, **kwargs)
 
 

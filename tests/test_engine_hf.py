@@ -155,12 +155,57 @@ def test_prompt_seeds_make_samples_independent_of_the_call(sampler64: HFSampler)
 def test_prefix_sharing_off_gives_the_same_samples(sampler64: HFSampler) -> None:
     """share_prefix=False (each sample prefills its prompt again: the throughput baseline) changes cost only."""
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=12, seed=11)
-    shared = _ids(sampler64.generate(PROMPTS, params))
+    prompts = PROMPTS + [PROMPTS[1], PROMPTS[0]]  # repeats: prefilled once with their first occurrence
+    shared = _ids(sampler64.generate(prompts, params))
+    assert shared[-1] != shared[0] and shared[-2] != shared[1]  # a repeat still draws its own samples
     sampler64.share_prefix = False
     try:
-        assert _ids(sampler64.generate(PROMPTS, params)) == shared
+        assert _ids(sampler64.generate(prompts, params)) == shared
     finally:
         sampler64.share_prefix = True
+
+
+def test_prompt_prefix_cache_gives_the_same_samples_for_fewer_prompt_tokens(model_dir: Path) -> None:
+    """A search's round: every prompt extends one prefilled the round before (prompt + step + separator), one
+    repeats it exactly and one is new. With the prefix cache those run only their new tokens; the samples are
+    those of a sampler without it."""
+    model, tok = load_causal_lm(model_dir)
+    model = model.double()
+    plain = HFSampler(model, tok, max_batch_size=4)
+    cached = HFSampler(model, tok, max_batch_size=4, prefix_cache_mb=16)
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=6, seed=5, stop=["\n"])
+    first = cached.generate(PROMPTS, params)
+    assert _ids(first) == _ids(plain.generate(PROMPTS, params))
+    assert cached.stats.cached_prompt_tokens == 0 and len(cached.prefix_cache) == len(PROMPTS)
+    grown = [p + row[j].text + "\n" for p, row in zip(PROMPTS, first) for j in range(2)]
+    second = grown + [PROMPTS[0], "7 * 6 ="]
+    again = cached.generate(second, params)
+    assert _ids(again) == _ids(plain.generate(second, params))
+    assert cached.stats.prompt_tokens == plain.stats.prompt_tokens
+    encoded = tok(second)["input_ids"]
+    shared = sum(1 for ids, p in zip(encoded, second) if p != "7 * 6 =")
+    assert cached.prefix_cache.hits >= shared  # every grown prompt and the repeat found their parent's KV
+    assert 0 < cached.stats.cached_prompt_tokens < sum(len(ids) for ids in encoded)
+
+
+def test_prompt_prefix_cache_is_bounded_and_off_where_it_cannot_apply(model_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig
+
+    from prmkit.engines.hf import plain_kv_cache
+
+    model, tok = load_causal_lm(model_dir)
+    small = HFSampler(model, tok, prefix_cache_mb=1)
+    small.prefix_cache.max_bytes = 40_000  # room for a few prompts' KV only
+    params = SamplingParams(n=1, temperature=1.0, max_new_tokens=2, seed=1)
+    small.generate([f"Step {k}: {k} + {k} = {2 * k}\nStep 2:" for k in range(40)], params)
+    assert small.prefix_cache.evictions > 0 and small.prefix_cache.bytes <= 40_000
+    sliding = AutoConfig.for_model(
+        "qwen2", num_hidden_layers=2, use_sliding_window=True, sliding_window=8, max_window_layers=0
+    )
+    assert plain_kv_cache(SimpleNamespace(config=sliding)) is False  # a window drops old KV: nothing to put in front
+    assert plain_kv_cache(model) is True
 
 
 def test_n_samples_per_prompt_in_order(sampler64: HFSampler) -> None:

@@ -350,6 +350,21 @@ def test_prefix_cache_scores_equal_full_rescoring_for_fewer_tokens(models, model
     assert cached.stats.scored_tokens < 0.7 * plain.stats.scored_tokens
 
 
+def test_identical_candidates_are_scored_once(models):
+    """A search's candidates often coincide: each distinct (problem, steps) runs once, its repeats get its scores
+    and 0 computed tokens, and the progress callback still counts every item."""
+    scorer = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu")
+    alone = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu")
+    items = [ROUNDS[1][0], ROUNDS[1][1], ROUNDS[1][0], ("Other problem", ROUNDS[1][0][1]), ROUNDS[1][0]]
+    done: list[int] = []
+    got = scorer.score(items, progress=done.append)
+    for item, result in zip(items, got):
+        assert result.scores == pytest.approx(alone.score([item])[0].scores, abs=1e-6)
+    assert [r.tokens > 0 for r in got] == [True, True, False, True, False]
+    assert scorer.stats.duplicate_sequences == 2 and scorer.stats.sequences == 3 and sum(done) == len(items)
+    assert scorer.stats.scored_tokens == sum(r.tokens for r in got)
+
+
 def test_prefix_cache_is_bounded_and_off_where_it_cannot_apply(models, tmp_path):
     one = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu", prefix_cache_mb=1)
     plain = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu")

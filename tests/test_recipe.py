@@ -109,8 +109,16 @@ def test_model_spec_passes_vllm_options_only_to_vllm(monkeypatch):
     spec = ModelSpec(model="m", vllm={"tensor_parallel_size": 2, "gpu_memory_utilization": 0.5})
     spec.build_sampler(seed=7)
     assert "tensor_parallel_size" not in seen["hf"] and seen["hf"]["seed"] == 7
+    assert seen["hf"]["prefix_cache_mb"] == 0  # the stage's default; search passes its own
     ModelSpec(model="m", engine="vllm", vllm={"tensor_parallel_size": 2}).build_sampler(seed=7)
     assert seen["vllm"]["tensor_parallel_size"] == 2 and seen["vllm"]["gpu_memory_utilization"] == 0.9
+    assert "prefix_cache_mb" not in seen["vllm"]
+    seen.clear()
+    ModelSpec(model="m", prefix_cache_mb=0).build_sampler(seed=7, prefix_cache_mb=256)
+    assert seen["hf"]["prefix_cache_mb"] == 0  # the recipe's 0 turns the stage's default off
+    seen.clear()
+    ModelSpec(model="m").build_sampler(seed=7, prefix_cache_mb=256)
+    assert seen["hf"]["prefix_cache_mb"] == 256
     with pytest.raises(Exception, match="gpu_memory_utilization"):
         ModelSpec(model="m", vllm={"gpu_memory_utilization": 1.5})
 

@@ -121,6 +121,7 @@ RESUME_SAFE = frozenset(
         "policy.device",
         "policy.max_batch_size",
         "policy.dtype",
+        "policy.prefix_cache_mb",
         "judge.model.device",
         "judge.model.max_batch_size",
         "chunk_size",

@@ -105,10 +105,12 @@ class Completion:
 class SamplerStats:
     """Running compute counters, so methods can be compared at equal cost.
 
-    `prompt_tokens` counts each prompt once per call (not once per sample), as vLLM reports it.
+    `prompt_tokens` counts each prompt once per call (not once per sample), as vLLM reports it;
+    `cached_prompt_tokens` the part of them read from a prefix cache instead of computed.
     """
 
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
     generated_tokens: int = 0
     wall_s: float = 0.0
     prompts: int = 0

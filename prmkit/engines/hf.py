@@ -19,6 +19,7 @@ import torch
 from transformers import DynamicCache
 
 from prmkit.engines.base import Completion, Progress, SamplerStats, SamplingParams, find_stop
+from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache, prefix_hashes
 from prmkit.errors import DataError, RecipeError
 from prmkit.models.loading import load_causal_lm
 
@@ -83,6 +84,7 @@ class HFSampler:
         max_batch_size: int = 64,
         seed: int = 0,
         share_prefix: bool = True,
+        prefix_cache_mb: int = 0,
     ) -> None:
         if max_batch_size < 1:
             raise RecipeError(f"engine.max_batch_size: got {max_batch_size}; allowed: an integer >= 1")
@@ -97,6 +99,10 @@ class HFSampler:
         self.share_prefix = share_prefix
         """False: every sample prefills its prompt itself (the baseline that benchmarks/annotate.py measures)."""
         self.stats = SamplerStats()
+        cacheable = prefix_cache_mb > 0 and plain_kv_cache(model)
+        self.prefix_cache = PrefixCache(prefix_cache_mb << 20, any_length=True) if cacheable else None
+        """Prompts prefilled before (search: each round's prompts extend the last round's): a prompt that extends
+        one runs only its new tokens."""
         self._rng = random.Random(seed)
         self._pad_id = self._pick_pad_id()
         self._eos_cpu = torch.tensor(sorted(self._collect_eos_ids()), dtype=torch.long)
@@ -178,14 +184,17 @@ class HFSampler:
     def _prefill(
         self, chunk: list[tuple[int, int]], encoded: list[list[int]]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-        """Run each distinct prompt once, then copy its cache row to each of its samples in `chunk`
-        (with share_prefix off, every sample's row runs its prompt again)."""
+        """Run each distinct prompt once (prompts with the same token ids, e.g. a search's identical candidates,
+        count as one), then copy its cache row to each of its samples in `chunk` (with share_prefix off, every
+        sample's row runs its prompt again)."""
         if not self.share_prefix:
             return self._prefill_rows([i for i, _ in chunk], encoded)
-        uniq = list(dict.fromkeys(i for i, _ in chunk))
+        first: dict[tuple[int, ...], int] = {}
+        same = [first.setdefault(tuple(encoded[i]), i) for i, _ in chunk]
+        uniq = list(dict.fromkeys(same))
         logits, mask, next_pos, cache = self._prefill_rows(uniq, encoded)
         row = {i: r for r, i in enumerate(uniq)}
-        expand = torch.tensor([row[i] for i, _ in chunk], dtype=torch.long, device=self.device)
+        expand = torch.tensor([row[i] for i in same], dtype=torch.long, device=self.device)
         if len(uniq) != len(chunk):
             cache.batch_select_indices(expand)
         return logits[expand], mask[expand], next_pos[expand], cache
@@ -193,19 +202,64 @@ class HFSampler:
     def _prefill_rows(
         self, rows: list[int], encoded: list[list[int]]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
-        """One forward pass over the prompts `rows` (left-padded): last logits, mask, next positions, cache."""
-        width = max(len(encoded[i]) for i in rows)
+        """One forward pass over the prompts `rows` (left-padded): last logits, mask, next positions, cache.
+
+        With the prefix cache, a prompt that extends one prefilled before runs only its new tokens: the cached
+        KV goes in front, right-aligned in a `past` block ([pad | cached KV | pad | new tokens], masked where
+        padded, each token at its true position), so every row still ends in the batch's last column."""
+        hashes = [prefix_hashes(encoded[i]) for i in rows] if self.prefix_cache is not None else None
+        hits: list[CachedPrefix | None] = [None] * len(rows)
+        if self.prefix_cache is not None and hashes is not None:
+            hits = [self.prefix_cache.longest_prefix(encoded[i], h) for i, h in zip(rows, hashes)]
+        cuts = [x.kv_length if x is not None else 0 for x in hits]
+        past = max(cuts)
+        width = max(len(encoded[i]) - c for i, c in zip(rows, cuts))
         ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            n = len(encoded[i])
-            ids[r, width - n :] = torch.tensor(encoded[i], dtype=torch.long)
-            mask[r, width - n :] = 1
+        mask = torch.zeros((len(rows), past + width), dtype=torch.long)
+        for r, (i, c) in enumerate(zip(rows, cuts)):
+            n = len(encoded[i]) - c
+            ids[r, width - n :] = torch.tensor(encoded[i][c:], dtype=torch.long)
+            mask[r, past - c : past] = 1
+            mask[r, past + width - n :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+        cut = torch.tensor(cuts, dtype=torch.long, device=self.device).unsqueeze(1)
+        positions = cut + (mask[:, past:].cumsum(-1) - 1).clamp_(min=0)
         cache = DynamicCache(config=self.model.config)
+        if past:
+            self.stats.cached_prompt_tokens += sum(cuts)
+            _fill_past(cache, hits, past, self.device)
         logits = self._forward(ids, mask, positions, cache)
+        if self.prefix_cache is not None and hashes is not None:
+            self._remember(rows, encoded, hashes, cuts, cache, past, width)
         return logits, mask, positions[:, -1] + 1, cache
+
+    def _remember(
+        self,
+        rows: list[int],
+        encoded: list[list[int]],
+        hashes: list[list[int]],
+        cuts: list[int],
+        cache: Any,
+        past: int,
+        width: int,
+    ) -> None:
+        """Keep each prompt's KV but its last token's (what a longer prompt shares; a repeat of the same prompt
+        runs that one token again for its logits)."""
+        assert self.prefix_cache is not None
+        for r, (i, c) in enumerate(zip(rows, cuts)):
+            ids, keep = encoded[i], len(encoded[i]) - 1
+            if keep < 1 or keep == c or self.prefix_cache.holds(ids, keep):
+                continue
+            n = len(ids) - c
+            spans = (slice(past - c, past), slice(past + width - n, past + width - 1))
+            layers = [
+                (
+                    torch.cat([layer.keys[r, :, span] for span in spans], dim=1).cpu(),
+                    torch.cat([layer.values[r, :, span] for span in spans], dim=1).cpu(),
+                )
+                for layer in cache.layers
+            ]
+            self.prefix_cache.put(ids, CachedPrefix(keep, layers, {}), hashes[r])
 
     def _run_batch(
         self, chunk: list[tuple[int, int]], encoded: list[list[int]], params: SamplingParams, seeds: list[int]
@@ -263,6 +317,29 @@ class HFSampler:
         if hit is not None:
             return Completion(text[: hit[0]], "stop", len(ids), hit[1], ids)
         return Completion(text, "eos" if reason == "eos" else "length", len(ids), None, ids)
+
+
+def _fill_past(cache: Any, hits: list[CachedPrefix | None], past: int, device: torch.device) -> None:
+    """Each layer's cached KV of every row, right-aligned in a [rows, heads, past, dim] block (zeros where a row
+    has less or none: the attention mask hides them)."""
+    known = next(x for x in hits if x is not None)
+    for layer in range(len(known.layers)):
+        k0, v0 = known.layers[layer]
+        keys = k0.new_zeros((len(hits), k0.shape[0], past, k0.shape[2]))
+        values = v0.new_zeros((len(hits), v0.shape[0], past, v0.shape[2]))
+        for r, x in enumerate(hits):
+            if x is not None:
+                k, v = x.layers[layer]
+                keys[r, :, past - x.kv_length :] = k
+                values[r, :, past - x.kv_length :] = v
+        cache.update(keys.to(device), values.to(device), layer)
+
+
+def plain_kv_cache(model: Any) -> bool:
+    """Whether every layer keeps a plain, growing KV cache (no sliding window, no recurrent state): only then can a
+    cached prefix's KV be put in front of new tokens."""
+    layers = DynamicCache(config=model.config).layers
+    return bool(layers) and all(type(layer).__name__ == "DynamicLayer" for layer in layers)
 
 
 class _StopWatch:

@@ -17,7 +17,7 @@ import torch
 
 from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache
 from prmkit.engines.prm_heads import HEADS
-from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
+from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats, score_distinct
 from prmkit.errors import ModelError, RecipeError
 from prmkit.models.loading import load_tokenizer, resolve_device, resolve_dtype, resolve_model
 
@@ -109,8 +109,29 @@ class HFScorer:
                 out.append([i])
         return out
 
-    @torch.inference_mode()
+    def extend_batches(self, new: list[int], past: list[int]) -> list[list[int]]:
+        """Indices of sequences that extend cached prefixes, most new tokens first, each batch within
+        max_batch_tokens of (longest past + most new tokens) x rows: the padded KV block the pass attends over.
+        Such a row computes only its new tokens (a few, in a search), so max_batch_size does not cap these
+        passes: it would cut a round's short rows into many passes, each with the model's fixed cost."""
+        order = sorted(range(len(new)), key=lambda i: -new[i])
+        out: list[list[int]] = []
+        widest = 0
+        for i in order:
+            if out and (max(widest, past[i]) + new[out[-1][0]]) * (len(out[-1]) + 1) <= self.max_batch_tokens:
+                out[-1].append(i)
+                widest = max(widest, past[i])
+            else:
+                out.append([i])
+                widest = past[i]
+        return out
+
     def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
+        """Step scores of each (problem, steps); identical items are scored once (score_distinct)."""
+        return score_distinct(self._score_all, items, progress, self.stats)
+
+    @torch.inference_mode()
+    def _score_all(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
         start = time.perf_counter()
         encoded = [
             self.format.encode(self.tokenizer, problem, list(steps), self.max_length) for problem, steps in items
@@ -136,7 +157,8 @@ class HFScorer:
             if progress is not None:
                 progress(len(rows))
         extended = list(hits)
-        for batch in self.batches([len(encoded[i].input_ids) - hits[i].kv_length for i in extended]):
+        news = [len(encoded[i].input_ids) - hits[i].kv_length for i in extended]
+        for batch in self.extend_batches(news, [hits[i].kv_length for i in extended]):
             rows = [extended[b] for b in batch]
             for i, scores in zip(rows, self._extend_batch([encoded[i] for i in rows], [hits[i] for i in rows])):
                 computed = len(encoded[i].input_ids) - hits[i].kv_length

@@ -1,10 +1,12 @@
 """A bounded cache of PRM prefixes: the KV cache and the score rows of token prefixes scored before.
 
 Why: step-level search re-scores every candidate from its first token each round, though all but its newest
-step was scored the round before (the parent). A causal PRM's KV cache and per-token outputs at positions
-< P depend on the first P tokens only, so a child whose token ids start with a cached prefix needs a forward
-pass over its new tokens alone. An entry is looked up by exact token ids (a tokenizer that merges across the
-step boundary simply misses), kept least-recently-used first out, and bounded in bytes.
+step was scored the round before (the parent), and prefills each candidate's prompt again though the parent's
+prompt was prefilled the round before. A causal model's KV cache and per-token outputs at positions < P depend
+on the first P tokens only, so a child whose token ids start with a cached prefix needs a forward pass over its
+new tokens alone. The PRM scorer and the hf sampler both keep one. An entry is looked up by exact token ids (a
+tokenizer that merges across the step boundary simply misses), kept least-recently-used first out, and bounded
+in bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+_HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
+
+
+def prefix_hashes(ids: list[int]) -> list[int]:
+    """h[n - 1] identifies ids[:n] for every n at once (sum of (id + 1) * B**j mod 2**64, wrapping numpy sums):
+    the longest cached prefix of a prompt is then one dict lookup per length, with no tuple built per length."""
+    if not ids:
+        return []
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(len(ids), _HASH_BASE, dtype=np.uint64))
+        hashed: list[int] = np.cumsum((np.asarray(ids, dtype=np.uint64) + np.uint64(1)) * powers).tolist()
+    return hashed
 
 
 @dataclass
@@ -43,12 +59,17 @@ class CachedPrefix:
 
 
 class PrefixCache:
-    """Token prefix -> CachedPrefix, at most `max_bytes` in all (least recently used evicted first)."""
+    """Token prefix -> CachedPrefix, at most `max_bytes` in all (least recently used evicted first).
 
-    def __init__(self, max_bytes: int) -> None:
+    `any_length`: also index entries by a hash of their ids, for `longest_prefix` (a prompt's parent may end at any
+    token); without it only `longest` at given cut points (the PRM's step ends) is served, and puts hash nothing."""
+
+    def __init__(self, max_bytes: int, any_length: bool = False) -> None:
         self.max_bytes = max_bytes
+        self.any_length = any_length
         self.bytes = 0
         self._entries: OrderedDict[tuple[int, ...], CachedPrefix] = OrderedDict()
+        self._by_hash: dict[int, tuple[int, ...]] = {}
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -68,15 +89,37 @@ class PrefixCache:
         self.misses += 1
         return None
 
-    def put(self, ids: list[int], entry: CachedPrefix) -> None:
+    def longest_prefix(self, ids: list[int], hashes: list[int] | None = None) -> CachedPrefix | None:
+        """The longest cached proper prefix of `ids` at any length (at least one token is left to run), or None."""
+        assert self.any_length, "longest_prefix needs PrefixCache(..., any_length=True)"
+        hashes = prefix_hashes(ids) if hashes is None else hashes
+        for cut in range(len(ids) - 1, 0, -1):
+            key = self._by_hash.get(hashes[cut - 1])
+            if key is not None and len(key) == cut and key == tuple(ids[:cut]):
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return self._entries[key]
+        self.misses += 1
+        return None
+
+    def holds(self, ids: list[int], length: int) -> bool:
+        return tuple(ids[:length]) in self._entries
+
+    def put(self, ids: list[int], entry: CachedPrefix, hashes: list[int] | None = None) -> None:
         """Keep `entry` for ids[:entry.length]; an entry larger than the whole bound is not kept."""
         key = tuple(ids[: entry.length])
         size = entry.nbytes
         if size > self.max_bytes or key in self._entries:
             return
         self._entries[key] = entry
+        if self.any_length:
+            self._by_hash[(hashes if hashes is not None else prefix_hashes(list(key)))[entry.length - 1]] = key
         self.bytes += size
         while self.bytes > self.max_bytes:
-            _, old = self._entries.popitem(last=False)
+            old_key, old = self._entries.popitem(last=False)
+            if self.any_length:
+                old_hash = prefix_hashes(list(old_key))[-1]
+                if self._by_hash.get(old_hash) == old_key:
+                    del self._by_hash[old_hash]
             self.bytes -= old.nbytes
             self.evictions += 1

@@ -182,6 +182,7 @@ class VLLMSampler:
         self.stats.prompts += len(prompts)
         self.stats.completions += sum(len(row) for row in out)
         self.stats.prompt_tokens += sum(len(ids) for ids in encoded)
+        self.stats.cached_prompt_tokens += sum(int(getattr(o, "num_cached_tokens", 0) or 0) for o in outputs)
         self.stats.generated_tokens += sum(c.num_tokens for row in out for c in row)
         self.stats.wall_s += time.perf_counter() - start
         return out

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats
+from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats, score_distinct
 from prmkit.engines.vllm_env import build_llm, shutdown_llm
 from prmkit.errors import ModelError, RecipeError
 from prmkit.models.loading import load_tokenizer, resolve_model
@@ -201,6 +201,10 @@ class VLLMScorer:
             gc.collect()
 
     def score(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
+        """Step scores of each (problem, steps); identical items are scored once (score_distinct)."""
+        return score_distinct(self._score_all, items, progress, self.stats)
+
+    def _score_all(self, items: list[tuple[str, list[str]]], progress: Progress | None = None) -> list[ScoredSteps]:
         start = time.perf_counter()
         encoded = [self.format.encode(self.tokenizer, p, list(steps), self.max_length) for p, steps in items]
         todo = [i for i, e in enumerate(encoded) if e.step_positions]

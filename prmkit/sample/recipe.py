@@ -33,5 +33,7 @@ class SampleRecipe(Section):
     """Problems per engine call (and per resume unit)."""
 
 
-RESUME_SAFE = frozenset({"policy.device", "policy.max_batch_size", "policy.dtype", "chunk_size"})
+RESUME_SAFE = frozenset(
+    {"policy.device", "policy.max_batch_size", "policy.dtype", "policy.prefix_cache_mb", "chunk_size"}
+)
 """Keys that may change between a killed run and its resumption without changing its records."""

@@ -35,6 +35,7 @@ RESUME_SAFE = frozenset(
         "policy.device",
         "policy.max_batch_size",
         "policy.dtype",
+        "policy.prefix_cache_mb",
         "prm.device",
         "prm.max_batch_size",
         "prm.max_batch_tokens",
@@ -131,13 +132,13 @@ def outcome_record(
 
 
 SEARCH_PREFIX_CACHE_MB = 256
-"""The PRM's prefix cache in a search unless prm.prefix_cache_mb says otherwise (hf engine)."""
+"""The policy's and the PRM's prefix caches in a search unless policy/prm.prefix_cache_mb say otherwise (hf)."""
 
 
 def _engines(recipe: SearchRecipe) -> tuple[Any, Any]:
     from prmkit.score.recipe import build_scorer
 
-    sampler = recipe.policy.build_sampler(recipe.seed)
+    sampler = recipe.policy.build_sampler(recipe.seed, SEARCH_PREFIX_CACHE_MB)
     prm = recipe.prm
     if prm.prefix_cache_mb is None:  # each round's candidates extend the last round's: reuse their prefixes
         prm = prm.model_copy(update={"prefix_cache_mb": SEARCH_PREFIX_CACHE_MB})

@@ -95,7 +95,9 @@ class ModelSpec(Section):
     prefix_cache_mb: int | None = Field(default=None, ge=0)
     """engine hf: MB of KV cache kept for prompts prefilled before, so a prompt that extends one runs only its new
     tokens (the same samples up to float rounding). null: 256 in `search` (each round's prompts extend the last
-    round's), off elsewhere; 0: off. The vllm engine has its own (vllm.enable_prefix_caching)."""
+    round's), off elsewhere; 0: off. An entry is a prompt's KV, layers x 2 x KV heads x head size x dtype bytes per
+    token (SmolLM2-135M in float32: 46 KB): raise it for larger models. The vllm engine has its own
+    (vllm.enable_prefix_caching)."""
     vllm: VLLMOptions = VLLMOptions()
     """Options only the vllm engine reads."""
 

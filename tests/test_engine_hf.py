@@ -178,12 +178,15 @@ def test_prompt_prefix_cache_gives_the_same_samples_for_fewer_prompt_tokens(mode
     assert _ids(first) == _ids(plain.generate(PROMPTS, params))
     assert cached.stats.cached_prompt_tokens == 0 and len(cached.prefix_cache) == len(PROMPTS)
     grown = [p + row[j].text + "\n" for p, row in zip(PROMPTS, first) for j in range(2)]
-    second = grown + [PROMPTS[0], "7 * 6 ="]
+    # A new prompt as long as the grown ones in the same batch: the cached prefixes beside it are cut short, so
+    # the block is never wider than the longest prompt.
+    second = [grown[0], "Step 1: 40 - 8 = 32\nStep 2: 32 * 2 = 64\nStep 3: 64 + 1 = 65\nStep 4:"] + grown[1:]
+    second += [PROMPTS[0], "7 * 6 ="]
     again = cached.generate(second, params)
     assert _ids(again) == _ids(plain.generate(second, params))
     assert cached.stats.prompt_tokens == plain.stats.prompt_tokens
     encoded = tok(second)["input_ids"]
-    shared = sum(1 for ids, p in zip(encoded, second) if p != "7 * 6 =")
+    shared = sum(1 for p in second if p in grown or p == PROMPTS[0])
     assert cached.prefix_cache.hits >= shared  # every grown prompt and the repeat found their parent's KV
     assert 0 < cached.stats.cached_prompt_tokens < sum(len(ids) for ids in encoded)
 

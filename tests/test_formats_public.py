@@ -363,6 +363,10 @@ def test_identical_candidates_are_scored_once(models):
     assert [r.tokens > 0 for r in got] == [True, True, False, True, False]
     assert scorer.stats.duplicate_sequences == 2 and scorer.stats.sequences == 3 and sum(done) == len(items)
     assert scorer.stats.scored_tokens == sum(r.tokens for r in got)
+    short = make_scorer("hf", model=str(models["skywork"]), format="skywork", device="cpu", max_length=12)
+    cut = short.score([items[0]] * 3)  # too long for 12 tokens: every repeat is a truncated record too
+    assert cut[0].dropped_steps > 0 and [r.dropped_steps for r in cut] == [cut[0].dropped_steps] * 3
+    assert short.stats.truncated_records == 3 and short.stats.unscored_steps == 3 * cut[0].dropped_steps
 
 
 def test_prefix_cache_is_bounded_and_off_where_it_cannot_apply(models, tmp_path):

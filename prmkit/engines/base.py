@@ -106,7 +106,8 @@ class SamplerStats:
     """Running compute counters, so methods can be compared at equal cost.
 
     `prompt_tokens` counts each prompt once per call (not once per sample), as vLLM reports it;
-    `cached_prompt_tokens` the part of them read from a prefix cache instead of computed.
+    `cached_prompt_tokens` the part of them not computed: read from a prefix cache, or shared with an identical
+    prompt of the call.
     """
 
     prompt_tokens: int = 0

@@ -103,6 +103,9 @@ class HFSampler:
         self.prefix_cache = PrefixCache(prefix_cache_mb << 20, any_length=True) if cacheable else None
         """Prompts prefilled before (search: each round's prompts extend the last round's): a prompt that extends
         one runs only its new tokens."""
+        self._computed: dict[int, int] = {}
+        """Prompt index -> prompt tokens its first prefill of this call computed (the rest came from the cache,
+        or from an identical prompt of the call)."""
         self._rng = random.Random(seed)
         self._pad_id = self._pick_pad_id()
         self._eos_cpu = torch.tensor(sorted(self._collect_eos_ids()), dtype=torch.long)
@@ -126,8 +129,9 @@ class HFSampler:
         return 0
 
     def close(self) -> None:
-        """Drop the model so its memory can be reclaimed; the sampler is unusable afterwards."""
+        """Drop the model and the prefix cache so their memory can be reclaimed; the sampler is unusable afterwards."""
         self.model = None
+        self.prefix_cache = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -139,6 +143,7 @@ class HFSampler:
         fallback = self._rng.randrange(2**32) if params.seed is None and params.prompt_seeds is None else 0
         seeds = params.seeds_for(len(prompts), fallback)
         encoded = self._encode(prompts)
+        self._computed = {}
         # Longest prompts first: rows of a batch then need little padding. Samples of a prompt stay together.
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         seqs = [(i, j) for i in order for j in range(params.n)]
@@ -157,6 +162,7 @@ class HFSampler:
         self.stats.prompts += len(prompts)
         self.stats.completions += sum(len(row) for row in out)
         self.stats.prompt_tokens += sum(len(ids) for ids in encoded)
+        self.stats.cached_prompt_tokens += sum(len(ids) for ids in encoded) - sum(self._computed.values())
         self.stats.generated_tokens += sum(c.num_tokens for row in out for c in row)
         self.stats.wall_s += time.perf_counter() - start
         return out
@@ -207,13 +213,19 @@ class HFSampler:
         With the prefix cache, a prompt that extends one prefilled before runs only its new tokens: the cached
         KV goes in front, right-aligned in a `past` block ([pad | cached KV | pad | new tokens], masked where
         padded, each token at its true position), so every row still ends in the batch's last column."""
-        hashes = [prefix_hashes(encoded[i]) for i in rows] if self.prefix_cache is not None else None
+        use_cache = self.prefix_cache is not None and self.share_prefix
+        hashes = [prefix_hashes(encoded[i]) for i in rows] if use_cache else None
         hits: list[CachedPrefix | None] = [None] * len(rows)
         if self.prefix_cache is not None and hashes is not None:
             hits = [self.prefix_cache.longest_prefix(encoded[i], h) for i, h in zip(rows, hashes)]
         cuts = [x.kv_length if x is not None else 0 for x in hits]
-        past = max(cuts)
         width = max(len(encoded[i]) - c for i, c in zip(rows, cuts))
+        # A long cached prefix beside a long uncached prompt would make the block wider than the longest prompt:
+        # cut such prefixes short (their rows run a few more tokens) so it is never wider than without the cache.
+        cuts = [min(c, max(len(encoded[i]) for i in rows) - width) for i, c in zip(rows, cuts)]
+        past = max(cuts)
+        for i, c in zip(rows, cuts):
+            self._computed.setdefault(i, len(encoded[i]) - c)
         ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), past + width), dtype=torch.long)
         for r, (i, c) in enumerate(zip(rows, cuts)):
@@ -226,8 +238,7 @@ class HFSampler:
         positions = cut + (mask[:, past:].cumsum(-1) - 1).clamp_(min=0)
         cache = DynamicCache(config=self.model.config)
         if past:
-            self.stats.cached_prompt_tokens += sum(cuts)
-            _fill_past(cache, hits, past, self.device)
+            _fill_past(cache, hits, cuts, past, self.device)
         logits = self._forward(ids, mask, positions, cache)
         if self.prefix_cache is not None and hashes is not None:
             self._remember(rows, encoded, hashes, cuts, cache, past, width)
@@ -319,20 +330,20 @@ class HFSampler:
         return Completion(text, "eos" if reason == "eos" else "length", len(ids), None, ids)
 
 
-def _fill_past(cache: Any, hits: list[CachedPrefix | None], past: int, device: torch.device) -> None:
-    """Each layer's cached KV of every row, right-aligned in a [rows, heads, past, dim] block (zeros where a row
-    has less or none: the attention mask hides them)."""
+def _fill_past(cache: Any, hits: list[CachedPrefix | None], cuts: list[int], past: int, device: torch.device) -> None:
+    """Each layer's cached KV of every row (its first `cuts[r]` tokens), right-aligned in a [rows, heads, past,
+    dim] block built on the model's device (zeros where a row has less or none: the attention mask hides them)."""
     known = next(x for x in hits if x is not None)
     for layer in range(len(known.layers)):
         k0, v0 = known.layers[layer]
-        keys = k0.new_zeros((len(hits), k0.shape[0], past, k0.shape[2]))
-        values = v0.new_zeros((len(hits), v0.shape[0], past, v0.shape[2]))
-        for r, x in enumerate(hits):
-            if x is not None:
+        keys = torch.zeros((len(hits), k0.shape[0], past, k0.shape[2]), dtype=k0.dtype, device=device)
+        values = torch.zeros((len(hits), v0.shape[0], past, v0.shape[2]), dtype=v0.dtype, device=device)
+        for r, (x, c) in enumerate(zip(hits, cuts)):
+            if x is not None and c:
                 k, v = x.layers[layer]
-                keys[r, :, past - x.kv_length :] = k
-                values[r, :, past - x.kv_length :] = v
-        cache.update(keys.to(device), values.to(device), layer)
+                keys[r, :, past - c :] = k[:, :c].to(device, non_blocking=True)
+                values[r, :, past - c :] = v[:, :c].to(device, non_blocking=True)
+        cache.update(keys, values, layer)
 
 
 def plain_kv_cache(model: Any) -> bool:

@@ -91,6 +91,7 @@ class HFScorer:
 
     def close(self) -> None:
         self.head = None  # type: ignore[assignment]
+        self.prefix_cache = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -113,7 +114,8 @@ class HFScorer:
         """Indices of sequences that extend cached prefixes, most new tokens first, each batch within
         max_batch_tokens of (longest past + most new tokens) x rows: the padded KV block the pass attends over.
         Such a row computes only its new tokens (a few, in a search), so max_batch_size does not cap these
-        passes: it would cut a round's short rows into many passes, each with the model's fixed cost."""
+        passes: it would cut a round's short rows into many passes, each with the model's fixed cost. The bound
+        also caps what a dense head's logits take (rows x new tokens x vocabulary), as for a full pass."""
         order = sorted(range(len(new)), key=lambda i: -new[i])
         out: list[list[int]] = []
         widest = 0

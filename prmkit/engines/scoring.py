@@ -89,7 +89,12 @@ def score_distinct(
     out = []
     for i, j in enumerate(same):
         r = results[j]
-        out.append(r if i == j else ScoredSteps(list(r.scores), r.dropped_steps, 0, dict(r.extra)))
+        if i != j:
+            r = ScoredSteps(list(r.scores), r.dropped_steps, 0, dict(r.extra))
+            if r.dropped_steps:  # a repeat cut at the length limit is a truncated record like its first occurrence
+                stats.truncated_records += 1
+                stats.unscored_steps += r.dropped_steps
+        out.append(r)
     return out
 
 

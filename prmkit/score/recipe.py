@@ -67,7 +67,8 @@ class PRMSpec(Section):
     trust_remote_code: bool = False
     """Run the checkpoint's own modelling code (Qwen2.5-Math-PRM needs it)."""
     max_batch_size: int = Field(default=16, ge=1)
-    """Solutions per forward pass at most."""
+    """Solutions per forward pass at most (a pass over candidates that extend cached prefixes, whose rows are a few
+    new tokens each, is bounded by max_batch_tokens alone)."""
     max_batch_tokens: int = Field(default=16384, ge=1)
     """Tokens per forward pass at most (padding included)."""
     max_length: int | None = Field(default=None, ge=8)

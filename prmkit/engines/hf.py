@@ -19,7 +19,7 @@ import torch
 from transformers import DynamicCache
 
 from prmkit.engines.base import Completion, Progress, SamplerStats, SamplingParams, find_stop
-from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache, prefix_hashes
+from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache, fill_past, prefix_hashes
 from prmkit.errors import DataError, RecipeError
 from prmkit.models.loading import load_causal_lm
 
@@ -213,16 +213,17 @@ class HFSampler:
         With the prefix cache, a prompt that extends one prefilled before runs only its new tokens: the cached
         KV goes in front, right-aligned in a `past` block ([pad | cached KV | pad | new tokens], masked where
         padded, each token at its true position), so every row still ends in the batch's last column."""
-        use_cache = self.prefix_cache is not None and self.share_prefix
-        hashes = [prefix_hashes(encoded[i]) for i in rows] if use_cache else None
+        cached = self.prefix_cache if self.share_prefix else None
+        hashes = [prefix_hashes(encoded[i]) for i in rows] if cached is not None else []
         hits: list[CachedPrefix | None] = [None] * len(rows)
-        if self.prefix_cache is not None and hashes is not None:
-            hits = [self.prefix_cache.longest_prefix(encoded[i], h) for i, h in zip(rows, hashes)]
+        if cached is not None:
+            hits = [cached.longest_prefix(encoded[i], h) for i, h in zip(rows, hashes)]
         cuts = [x.kv_length if x is not None else 0 for x in hits]
         width = max(len(encoded[i]) - c for i, c in zip(rows, cuts))
         # A long cached prefix beside a long uncached prompt would make the block wider than the longest prompt:
         # cut such prefixes short (their rows run a few more tokens) so it is never wider than without the cache.
-        cuts = [min(c, max(len(encoded[i]) for i in rows) - width) for i, c in zip(rows, cuts)]
+        room = max(len(encoded[i]) for i in rows) - width
+        cuts = [min(c, room) for c in cuts]
         past = max(cuts)
         for i, c in zip(rows, cuts):
             self._computed.setdefault(i, len(encoded[i]) - c)
@@ -238,14 +239,15 @@ class HFSampler:
         positions = cut + (mask[:, past:].cumsum(-1) - 1).clamp_(min=0)
         cache = DynamicCache(config=self.model.config)
         if past:
-            _fill_past(cache, hits, cuts, past, self.device)
+            fill_past(cache, hits, cuts, past, self.device)
         logits = self._forward(ids, mask, positions, cache)
-        if self.prefix_cache is not None and hashes is not None:
-            self._remember(rows, encoded, hashes, cuts, cache, past, width)
+        if cached is not None:
+            self._remember(cached, rows, encoded, hashes, cuts, cache, past, width)
         return logits, mask, positions[:, -1] + 1, cache
 
     def _remember(
         self,
+        cached: PrefixCache,
         rows: list[int],
         encoded: list[list[int]],
         hashes: list[list[int]],
@@ -256,10 +258,9 @@ class HFSampler:
     ) -> None:
         """Keep each prompt's KV but its last token's (what a longer prompt shares; a repeat of the same prompt
         runs that one token again for its logits)."""
-        assert self.prefix_cache is not None
         for r, (i, c) in enumerate(zip(rows, cuts)):
             ids, keep = encoded[i], len(encoded[i]) - 1
-            if keep < 1 or keep == c or self.prefix_cache.holds(ids, keep):
+            if keep < 1 or keep == c or cached.holds(ids, keep):
                 continue
             n = len(ids) - c
             spans = (slice(past - c, past), slice(past + width - n, past + width - 1))
@@ -270,7 +271,7 @@ class HFSampler:
                 )
                 for layer in cache.layers
             ]
-            self.prefix_cache.put(ids, CachedPrefix(keep, layers, {}), hashes[r])
+            cached.put(ids, CachedPrefix(keep, layers, {}), hashes[r])
 
     def _run_batch(
         self, chunk: list[tuple[int, int]], encoded: list[list[int]], params: SamplingParams, seeds: list[int]
@@ -328,22 +329,6 @@ class HFSampler:
         if hit is not None:
             return Completion(text[: hit[0]], "stop", len(ids), hit[1], ids)
         return Completion(text, "eos" if reason == "eos" else "length", len(ids), None, ids)
-
-
-def _fill_past(cache: Any, hits: list[CachedPrefix | None], cuts: list[int], past: int, device: torch.device) -> None:
-    """Each layer's cached KV of every row (its first `cuts[r]` tokens), right-aligned in a [rows, heads, past,
-    dim] block built on the model's device (zeros where a row has less or none: the attention mask hides them)."""
-    known = next(x for x in hits if x is not None)
-    for layer in range(len(known.layers)):
-        k0, v0 = known.layers[layer]
-        keys = torch.zeros((len(hits), k0.shape[0], past, k0.shape[2]), dtype=k0.dtype, device=device)
-        values = torch.zeros((len(hits), v0.shape[0], past, v0.shape[2]), dtype=v0.dtype, device=device)
-        for r, (x, c) in enumerate(zip(hits, cuts)):
-            if x is not None and c:
-                k, v = x.layers[layer]
-                keys[r, :, past - c :] = k[:, :c].to(device, non_blocking=True)
-                values[r, :, past - c :] = v[:, :c].to(device, non_blocking=True)
-        cache.update(keys, values, layer)
 
 
 def plain_kv_cache(model: Any) -> bool:

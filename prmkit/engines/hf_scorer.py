@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache
+from prmkit.engines.prefix_cache import CachedPrefix, PrefixCache, fill_past
 from prmkit.engines.prm_heads import HEADS
 from prmkit.engines.scoring import Progress, ScoredSteps, ScorerStats, score_distinct
 from prmkit.errors import ModelError, RecipeError
@@ -216,15 +216,7 @@ class HFScorer:
             mask[r, past - st : past + len(n)] = 1
             positions[r] = st + torch.arange(width)
         cache = _empty_cache()
-        for layer in range(len(entries[0].layers)):
-            k0, v0 = entries[0].layers[layer]
-            keys = k0.new_zeros((len(rows), k0.shape[0], past, k0.shape[2]))
-            values = v0.new_zeros((len(rows), v0.shape[0], past, v0.shape[2]))
-            for r, x in enumerate(entries):
-                k, v = x.layers[layer]
-                keys[r, :, past - x.kv_length :] = k
-                values[r, :, past - x.kv_length :] = v
-            cache.update(keys.to(device), values.to(device), layer)
+        fill_past(cache, list(entries), starts, past, device)
         fresh = [[p - st for p in e.step_positions if p >= x.length] for e, x, st in zip(rows, entries, starts)]
         keep_list = sorted({q for f in fresh for q in f})
         index = {q: k for k, q in enumerate(keep_list)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,6 +71,7 @@ class PrefixCache:
         self.bytes = 0
         self._entries: OrderedDict[tuple[int, ...], CachedPrefix] = OrderedDict()
         self._by_hash: dict[int, tuple[int, ...]] = {}
+        self._hash_of: dict[tuple[int, ...], int] = {}
         self.hits = 0
         self.misses = 0
         self.evictions = 0
@@ -113,13 +115,30 @@ class PrefixCache:
             return
         self._entries[key] = entry
         if self.any_length:
-            self._by_hash[(hashes if hashes is not None else prefix_hashes(list(key)))[entry.length - 1]] = key
+            h = (hashes if hashes is not None else prefix_hashes(list(key)))[entry.length - 1]
+            self._by_hash[h] = key
+            self._hash_of[key] = h
         self.bytes += size
         while self.bytes > self.max_bytes:
             old_key, old = self._entries.popitem(last=False)
-            if self.any_length:
-                old_hash = prefix_hashes(list(old_key))[-1]
-                if self._by_hash.get(old_hash) == old_key:
-                    del self._by_hash[old_hash]
+            old_hash = self._hash_of.pop(old_key, None)
+            if old_hash is not None and self._by_hash.get(old_hash) == old_key:
+                del self._by_hash[old_hash]
             self.bytes -= old.nbytes
             self.evictions += 1
+
+
+def fill_past(cache: Any, hits: list[CachedPrefix | None], cuts: list[int], past: int, device: Any) -> None:
+    """Put each row's cached KV (its first `cuts[r]` tokens) in `cache`, right-aligned in a [rows, heads, past, dim]
+    block per layer built on `device` (zeros where a row has less or none: the attention mask hides them)."""
+    known = next(x for x in hits if x is not None)
+    for layer in range(len(known.layers)):
+        k0, v0 = known.layers[layer]
+        keys = torch.zeros((len(hits), k0.shape[0], past, k0.shape[2]), dtype=k0.dtype, device=device)
+        values = torch.zeros((len(hits), v0.shape[0], past, v0.shape[2]), dtype=v0.dtype, device=device)
+        for r, (x, c) in enumerate(zip(hits, cuts)):
+            if x is not None and c:
+                k, v = x.layers[layer]
+                keys[r, :, past - c :] = k[:, :c].to(device, non_blocking=True)
+                values[r, :, past - c :] = v[:, :c].to(device, non_blocking=True)
+        cache.update(keys, values, layer)
